@@ -1,0 +1,172 @@
+"""Compounding-error and return-error bounds, derived once with sympy.
+
+The symbolic expressions are importable (chapters 2 and 3 re-derive and assert them); the numeric
+functions are their :func:`sympy.lambdify` forms, so no formula is typed twice.
+
+Conventions (``../shared/paper/NOTES.md``, results 1 and 2): deterministic dynamics and policy,
+``||(s, a)|| = ||s|| + ||a||``; ``eps_dynamics`` and ``eps_reward`` are sup errors of the learned
+models over the region visited; Lipschitz constants are those of the *learned* dynamics and reward
+and of the policy; the closed-loop constant is ``L = lip_dynamics * (1 + lip_policy)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import sympy as sp
+
+__all__ = [
+    "symbols",
+    "delta_recursion_solution",
+    "delta_closed_form",
+    "per_step_reward_error",
+    "return_error_infinite",
+    "compounding_error_bound",
+    "return_error_bound",
+    "bound_weights_expr",
+]
+
+# ----------------------------------------------------------------------------- symbols
+eps_d, eps_r = sp.symbols("epsilon_d epsilon_r", nonnegative=True)
+L_f, L_r, L_pi, L = sp.symbols("L_f L_r L_pi L", nonnegative=True)
+gamma = sp.symbols("gamma", nonnegative=True)
+t = sp.symbols("t", integer=True, nonnegative=True)
+
+symbols = {
+    "eps_d": eps_d, "eps_r": eps_r, "L_f": L_f, "L_r": L_r, "L_pi": L_pi, "L": L,
+    "gamma": gamma, "t": t,
+}
+"""The sympy symbols used by the expressions below, by name."""
+
+# ----------------------------------------------------------------------------- derivations
+_delta = sp.Function("delta")
+delta_recursion_solution: sp.Expr = sp.rsolve(
+    _delta(t + 1) - L * _delta(t) - eps_d, _delta(t), {_delta(0): 0}
+)
+"""Solution of ``delta_{t+1} = L delta_t + eps_d`` with ``delta_0 = 0`` (``sympy.rsolve``)."""
+
+delta_closed_form: sp.Expr = sp.Piecewise(
+    (sp.limit(delta_recursion_solution, L, 1), sp.Eq(L, 1)),
+    (sp.factor(delta_recursion_solution), True),
+)
+"""``delta_t = eps_d (L^t - 1)/(L - 1)``, with its ``L = 1`` limit ``t eps_d``."""
+
+per_step_reward_error: sp.Expr = eps_r + L_r * (1 + L_pi) * sp.factor(delta_recursion_solution)
+"""Bound on ``|r_hat(s_hat_t, a_hat_t) - r(s_t, a_t)|`` at step ``t``."""
+
+
+def _convergent_branch(expr: sp.Expr) -> sp.Expr:
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[0][0])
+
+
+return_error_infinite: sp.Expr = sp.factor(
+    sp.simplify(
+        _convergent_branch(sp.summation(gamma**t * per_step_reward_error, (t, 0, sp.oo))).subs(
+            L, L_f * (1 + L_pi)
+        )
+    )
+)
+"""``sum_{t>=0} gamma^t [eps_r + L_r (1 + L_pi) delta_t]`` for ``gamma L < 1``, with
+``L = L_f (1 + L_pi)``; equals ``eps_r/(1-gamma) + gamma L_r (1+L_pi) eps_d/((1-gamma)(1-gamma L))``."""
+
+bound_weights_expr: tuple[sp.Expr, sp.Expr] = (
+    sp.factor(sp.diff(return_error_infinite, eps_d)),
+    sp.factor(sp.diff(return_error_infinite, eps_r)),
+)
+"""Coefficients ``(w_d, w_r)`` of ``eps_d`` and ``eps_r`` in :data:`return_error_infinite`."""
+
+_delta_np = sp.lambdify((eps_d, L, t), delta_closed_form, "numpy")
+_step_np = sp.lambdify((eps_r, L_r, L_pi, sp.Symbol("delta_t")), eps_r + L_r * (1 + L_pi) * sp.Symbol("delta_t"), "numpy")
+_infinite_np = sp.lambdify((eps_d, eps_r, L_f, L_r, L_pi, gamma), return_error_infinite, "math")
+
+
+# ----------------------------------------------------------------------------- validation
+def _nonneg(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
+    if not v >= 0 or math.isnan(v):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- public API
+def compounding_error_bound(eps_dynamics: float, lip: float, t):
+    """Bound ``eps_d (L^t - 1)/(L - 1)`` on the state error after ``t`` imagined steps.
+
+    Parameters
+    ----------
+    eps_dynamics:
+        Sup one-step error ``eps_d`` of the learned dynamics.
+    lip:
+        Closed-loop Lipschitz constant ``L`` (``lip_dynamics * (1 + lip_policy)``).
+    t:
+        Number of steps: a non-negative integer or an array of them.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``t * eps_d`` where ``L = 1`` and ``0`` at ``t = 0``; same shape as ``t``.
+    """
+    eps = _nonneg("eps_dynamics", eps_dynamics)
+    lip = _nonneg("lip", lip)
+    t_arr = np.asarray(t)
+    if t_arr.dtype.kind not in "iuf" or np.any(t_arr < 0) or np.any(t_arr != np.round(t_arr)):
+        raise ValueError(f"t must be a non-negative integer or an array of them, got {t!r}")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.asarray(_delta_np(eps, lip, t_arr.astype(np.float64)), dtype=np.float64)
+    out = np.where(t_arr == 0, 0.0, out)
+    return float(out) if out.ndim == 0 else out
+
+
+def return_error_bound(
+    eps_dynamics: float,
+    eps_reward: float,
+    lip_dynamics: float,
+    lip_reward: float,
+    lip_policy: float,
+    gamma: float,
+    horizon: int | None = None,
+) -> float:
+    """Bound on ``|J_hat - J|``, the error of an imagined return (extension of Asadi et al. 2018).
+
+    With ``L = lip_dynamics * (1 + lip_policy)`` and ``delta_t`` from
+    :func:`compounding_error_bound`, the bound is
+    ``sum_{t < horizon} gamma^t [eps_reward + lip_reward (1 + lip_policy) delta_t]``.
+
+    Parameters
+    ----------
+    eps_dynamics, eps_reward:
+        Sup errors of the learned dynamics and reward models.
+    lip_dynamics, lip_reward, lip_policy:
+        Lipschitz constants of the learned dynamics, the learned reward and the policy.
+    gamma:
+        Discount: in ``[0, 1)`` for the infinite horizon, ``[0, 1]`` for a finite one.
+    horizon:
+        Number of steps; ``None`` for the infinite discounted sum
+        ``eps_r/(1-gamma) + gamma L_r (1+L_pi) eps_d / ((1-gamma)(1-gamma L))``, which is
+        ``math.inf`` when ``gamma L >= 1``.
+    """
+    eps_d_ = _nonneg("eps_dynamics", eps_dynamics)
+    eps_r_ = _nonneg("eps_reward", eps_reward)
+    lf = _nonneg("lip_dynamics", lip_dynamics)
+    lr = _nonneg("lip_reward", lip_reward)
+    lp = _nonneg("lip_policy", lip_policy)
+    g = _nonneg("gamma", gamma)
+    loop = lf * (1 + lp)
+    if horizon is None:
+        if not g < 1:
+            raise ValueError(f"gamma must lie in [0, 1) for an infinite horizon, got {gamma!r}")
+        if g * loop >= 1:
+            return math.inf
+        return float(_infinite_np(eps_d_, eps_r_, lf, lr, lp, g))
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 0:
+        raise ValueError(f"horizon must be a non-negative integer or None, got {horizon!r}")
+    if g > 1:
+        raise ValueError(f"gamma must lie in [0, 1] for a finite horizon, got {gamma!r}")
+    ts = np.arange(int(horizon))
+    deltas = compounding_error_bound(eps_d_, loop, ts)
+    return float(np.sum(g**ts * _step_np(eps_r_, lr, lp, deltas)))
