@@ -4,6 +4,7 @@ Modules
 -------
 rollout   the imagined-rollout engine (any dynamics, reward and policy functions)
 envs      true environments as pure JAX functions (linear system, pendulum)
+data      transitions and reward labels bought from a true environment
 policies  policies with the engine's signature
 models    learned dynamics and reward models, training, Lipschitz estimates
 bounds    compounding-error and return-error bounds (derived with sympy)
@@ -12,10 +13,10 @@ device    backend detection and Monte-Carlo sizes that scale with it
 timing    honest timing of jitted functions
 """
 
-from . import bounds, device, envs, models, policies, reinforce, rollout, timing
+from . import bounds, data, device, envs, models, policies, reinforce, rollout, timing
 from .rollout import Trajectory, make_rollout
 
 __version__ = "0.1.0"
 
-__all__ = ["bounds", "reinforce", "device", "envs", "models", "policies", "rollout", "timing", "Trajectory",
+__all__ = ["bounds", "data", "reinforce", "device", "envs", "models", "policies", "rollout", "timing", "Trajectory",
            "make_rollout", "__version__"]
