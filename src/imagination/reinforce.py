@@ -12,14 +12,25 @@ the two forms being the same sum regrouped (the right one is the *reward-to-go* 
 Reward labels are corrupted by :func:`noisy_labels`: ``r~_t = r_t + bias(s_t) + sigma scale(s_t) xi_t``
 with ``xi`` zero-mean, unit-variance noise (Gaussian by default). Everything is a pure function of
 arrays, ``vmap``-ped over rollouts and jittable.
+
+Two factories build whole experiments as jitted pure functions (PureJaxRL's ``make_train`` style):
+:func:`make_gradient_sampler` draws many independent single-rollout estimates (to measure the
+estimator's mean and variance), and :func:`make_train_policy` runs REINFORCE with optax for a fixed
+number of updates on imagined rollouts and returns the whole parameter path. Both are
+``vmap``-pable over seeds and over the label-noise level. :func:`bias_check` is a regression
+F-test that detects state- or action-dependent label bias from a small clean label set.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .rollout import discounted_returns, make_rollout
 
 __all__ = [
     "step_scores",
@@ -29,6 +40,13 @@ __all__ = [
     "noisy_labels",
     "noise_variance_term",
     "flatten_gradients",
+    "loo_baseline",
+    "GradientSample",
+    "make_gradient_sampler",
+    "TrainResult",
+    "make_train_policy",
+    "BiasCheck",
+    "bias_check",
 ]
 
 Array = jax.Array
@@ -95,8 +113,10 @@ def reinforce_gradients(
     gamma:
         Discount in ``[0, 1]``.
     baseline:
-        ``None``, a scalar, or an array broadcastable to ``(batch, H)`` subtracted from ``G_t``;
-        it must not depend on the action it multiplies.
+        ``None``, a scalar, an array broadcastable to ``(batch, H)`` subtracted from ``G_t`` (it must
+        not depend on the action it multiplies), or ``"loo"`` for the leave-one-out batch mean of
+        ``G_t`` (:func:`loo_baseline`; it uses only the *other* rollouts, so it keeps every
+        estimate unbiased).
 
     Returns
     -------
@@ -108,9 +128,13 @@ def reinforce_gradients(
         raise ValueError(
             f"rewards must have shape (batch, H) = {actions.shape[:2]}, got {rewards.shape}"
         )
+    if isinstance(baseline, str) and baseline != "loo":
+        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
     scores = step_scores(log_prob, policy_params, states, actions)
     G = rewards_to_go(rewards, gamma)
-    if baseline is not None:
+    if isinstance(baseline, str):
+        G = G - loo_baseline(G)
+    elif baseline is not None:
         G = G - baseline
     return jax.tree_util.tree_map(
         lambda x: jnp.einsum("bt,bt...->b...", G.astype(x.dtype), x), scores
@@ -126,8 +150,12 @@ def noisy_labels(
     bias: float | Callable[[Array], Array] = 0.0,
     scale: Callable[[Array], Array] | None = None,
     sampler: Callable[[Array, tuple[int, ...]], Array] | None = None,
+    actions: Array | None = None,
 ) -> Array:
     """Corrupt reward labels: ``r~ = r + bias(s) + sigma * scale(s) * xi``.
+
+    With ``actions`` given, the callables are called as ``bias(s, a)`` and ``scale(s, a)`` instead
+    (noise whose mean or size depends on the action as well as the state).
 
     Parameters
     ----------
@@ -145,17 +173,27 @@ def noisy_labels(
         Optional state-dependent noise scale ``scale(s) -> scalar`` (heteroscedastic noise).
     sampler:
         ``sampler(key, shape)`` drawing zero-mean, unit-variance noise; standard normal by default.
+    actions:
+        ``(batch, H, da)``; when given, ``bias`` and ``scale`` are functions of ``(s, a)``.
+
+    ``sigma`` may be a traced value (so the function can be ``vmap``-ped over noise levels); the
+    sign check then applies only to concrete values.
     """
-    if sigma < 0:
-        raise ValueError(f"sigma must be non-negative, got {sigma!r}")
+    _check_nonnegative("sigma", sigma)
     draw = jax.random.normal if sampler is None else sampler
     xi = draw(key, rewards.shape).astype(rewards.dtype)
     H = rewards.shape[1]
+    if actions is not None and actions.shape[:2] != rewards.shape:
+        raise ValueError(
+            f"actions must have leading shape (batch, H) = {rewards.shape}, got {actions.shape}"
+        )
 
     def per_state(fn):
         if states is None:
             raise ValueError("states must be given when bias or scale is a function of the state")
-        return jax.vmap(jax.vmap(fn))(states[:, :H]).astype(rewards.dtype)
+        if actions is None:
+            return jax.vmap(jax.vmap(fn))(states[:, :H]).astype(rewards.dtype)
+        return jax.vmap(jax.vmap(fn))(states[:, :H], actions).astype(rewards.dtype)
 
     b = per_state(bias) if callable(bias) else jnp.asarray(bias, rewards.dtype)
     sc = per_state(scale) if scale is not None else jnp.ones((), rewards.dtype)
@@ -185,8 +223,7 @@ def noise_variance_term(scores: Any, gamma: float, sigma: float = 1.0) -> Array:
     """
     if not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
-    if sigma < 0:
-        raise ValueError(f"sigma must be non-negative, got {sigma!r}")
+    _check_nonnegative("sigma", sigma)
     Psi = cumulative_scores(scores)
     sq = sum(
         jnp.sum(x.reshape(x.shape[0], x.shape[1], -1) ** 2, axis=-1)
@@ -195,3 +232,381 @@ def noise_variance_term(scores: Any, gamma: float, sigma: float = 1.0) -> Array:
     H = sq.shape[1]
     disc2 = gamma ** (2 * jnp.arange(H, dtype=sq.dtype))
     return sigma**2 * jnp.mean(sq @ disc2)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_nonnegative(name: str, value: Any) -> None:
+    """Raise ``ValueError`` when a *concrete* value is negative (traced values pass through)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    if float(np.min(np.asarray(value))) < 0:
+        raise ValueError(f"{name} must be non-negative, got {value!r}")
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def loo_baseline(G: Array) -> Array:
+    """Leave-one-out baseline: for rollout ``i``, the mean of ``G_t`` over the *other* rollouts.
+
+    ``b_{i,t} = (sum_j G_{j,t} - G_{i,t}) / (N - 1)`` for ``G`` of shape ``(N, H)``. Since
+    ``b_i`` depends only on rollouts ``j != i``, which are independent of rollout ``i``, subtracting
+    it leaves each single-rollout estimate unbiased (a plain batch mean would not, by ``O(1/N)``).
+    With ``N = 1`` the baseline is zero.
+    """
+    n = G.shape[0]
+    if n == 1:
+        return jnp.zeros_like(G)
+    return (jnp.sum(G, axis=0, keepdims=True) - G) / (n - 1)
+
+
+LabelFn = Callable[[Any, Array, Array], Array]
+
+
+def _make_labeller(
+    label_bias: LabelFn | None,
+    noise_scale: LabelFn | None,
+    sampler: Callable[[Array, tuple[int, ...]], Array] | None,
+):
+    def labels(key, traj, sigma, label_params):
+        bias = 0.0 if label_bias is None else (lambda s, a: label_bias(label_params, s, a))
+        scale = None if noise_scale is None else (lambda s, a: noise_scale(label_params, s, a))
+        return noisy_labels(
+            key,
+            traj.rewards,
+            traj.states,
+            sigma=sigma,
+            bias=bias,
+            scale=scale,
+            sampler=sampler,
+            actions=traj.actions,
+        )
+
+    return labels
+
+
+def _scores_to_grads(scores: Any, G: Array) -> Any:
+    return jax.tree_util.tree_map(
+        lambda x: jnp.einsum("bt,bt...->b...", G.astype(x.dtype), x), scores
+    )
+
+
+# ----------------------------------------------------------------------------- gradient sampler
+class GradientSample(NamedTuple):
+    """Independent single-rollout REINFORCE estimates and the quantities that explain them.
+
+    Attributes
+    ----------
+    grads:
+        Pytree shaped like the policy parameters with a leading ``n_rollouts`` axis: one estimate
+        per rollout (average them for the ``N``-rollout estimator).
+    noise_factor:
+        Scalar: the Monte-Carlo estimate of ``G = sum_t gamma^(2t) E||Psi_t||^2`` from these
+        rollouts (:func:`noise_variance_term` with ``sigma = 1``).
+    returns:
+        ``(n_rollouts,)`` discounted returns of the clean rewards.
+    label_returns:
+        ``(n_rollouts,)`` discounted returns of the (noisy) labels the estimate used.
+    """
+
+    grads: Any
+    noise_factor: Array
+    returns: Array
+    label_returns: Array
+
+
+def make_gradient_sampler(
+    dynamics: Callable,
+    reward: Callable,
+    policy: Callable,
+    log_prob: LogProb,
+    sample_start: Callable[[Array, int], Array],
+    *,
+    horizon: int,
+    gamma: float = 1.0,
+    n_rollouts: int,
+    baseline: Array | float | str | None = None,
+    label_bias: LabelFn | None = None,
+    noise_scale: LabelFn | None = None,
+    sampler: Callable[[Array, tuple[int, ...]], Array] | None = None,
+) -> Callable[..., GradientSample]:
+    """Build a jitted function drawing ``n_rollouts`` independent single-rollout estimates.
+
+    Parameters
+    ----------
+    dynamics, reward, policy:
+        Step functions of :mod:`imagination.rollout` (true or learned models); ``reward`` gives the
+        *clean* labels.
+    log_prob:
+        ``log_prob(policy_params, s, a) -> scalar`` of ``policy``.
+    sample_start:
+        ``sample_start(key, n) -> (n, state_dim)`` start states (e.g.
+        ``functools.partial(env.sample_start, env.params)``).
+    horizon, gamma:
+        Imagined horizon ``H`` and discount.
+    n_rollouts:
+        Number of rollouts (static).
+    baseline:
+        As in :func:`reinforce_gradients`. ``"loo"`` makes the estimates of one call dependent on
+        each other (their average is still unbiased).
+    label_bias, noise_scale:
+        Optional ``fn(label_params, s, a) -> scalar``: the mean and the scale of the label noise,
+        ``r~ = r + label_bias + sigma * noise_scale * xi`` (see :func:`noisy_labels`).
+    sampler:
+        Zero-mean, unit-variance noise ``sampler(key, shape)``; standard normal by default.
+
+    Returns
+    -------
+    sample(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None) -> GradientSample
+        Pure and jitted; ``vmap`` it over keys (repeats), ``sigma`` or ``label_params``.
+    """
+    n = _check_count("n_rollouts", n_rollouts)
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if isinstance(baseline, str) and baseline != "loo":
+        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
+    run = make_rollout(dynamics, reward, policy, horizon=horizon, gamma=gamma)
+    labels = _make_labeller(label_bias, noise_scale, sampler)
+    gamma = float(gamma)
+
+    @jax.jit
+    def sample(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None):
+        k_start, k_roll, k_label = jax.random.split(key, 3)
+        traj = run(dyn_params, rew_params, pol_params, sample_start(k_start, n), k_roll)
+        r = labels(k_label, traj, sigma, label_params)
+        scores = step_scores(log_prob, pol_params, traj.states, traj.actions)
+        G = rewards_to_go(r, gamma)
+        if isinstance(baseline, str):
+            G = G - loo_baseline(G)
+        elif baseline is not None:
+            G = G - baseline
+        grads = _scores_to_grads(scores, G)
+        return GradientSample(
+            grads,
+            noise_variance_term(scores, gamma, 1.0),
+            traj.returns,
+            discounted_returns(r, gamma),
+        )
+
+    return sample
+
+
+# ----------------------------------------------------------------------------- training loop
+class TrainResult(NamedTuple):
+    """The path of a REINFORCE run in imagination.
+
+    Attributes
+    ----------
+    params:
+        Policy parameters with a leading axis of length ``steps + 1`` (start, then after each
+        update).
+    returns:
+        ``(steps,)`` mean discounted *clean* return of the imagined rollouts used at each update
+        (under the reward function given to the factory, before label noise).
+    label_returns:
+        ``(steps,)`` the same with the noisy labels the updates actually saw.
+    """
+
+    params: Any
+    returns: Array
+    label_returns: Array
+
+
+def make_train_policy(
+    dynamics: Callable,
+    reward: Callable,
+    policy: Callable,
+    log_prob: LogProb,
+    sample_start: Callable[[Array, int], Array],
+    *,
+    horizon: int,
+    gamma: float = 1.0,
+    n_rollouts: int,
+    steps: int,
+    optimizer: optax.GradientTransformation | float = 1e-2,
+    baseline: Array | float | str | None = "loo",
+    label_bias: LabelFn | None = None,
+    noise_scale: LabelFn | None = None,
+    sampler: Callable[[Array, tuple[int, ...]], Array] | None = None,
+    mask: Any = None,
+) -> Callable[..., TrainResult]:
+    """Build a jitted REINFORCE training run in imagination (``lax.scan`` over updates).
+
+    Each update draws ``n_rollouts`` start states, rolls the current policy through ``dynamics``
+    (true or learned) with :func:`imagination.rollout.make_rollout`, labels the steps with
+    ``reward`` corrupted by :func:`noisy_labels`, forms the ``N``-rollout reward-to-go estimate
+    (with a baseline) and takes one optax step of gradient *ascent*.
+
+    Parameters
+    ----------
+    dynamics, reward, policy, log_prob, sample_start, horizon, gamma:
+        As in :func:`make_gradient_sampler`.
+    n_rollouts:
+        Rollouts per update ``N`` (static).
+    steps:
+        Number of updates (static).
+    optimizer:
+        An ``optax.GradientTransformation`` or a learning rate for ``optax.adam``.
+    baseline:
+        ``"loo"`` (default, leave-one-out batch mean), ``None``, or a number / array.
+    label_bias, noise_scale, sampler:
+        Label-noise model (see :func:`make_gradient_sampler`).
+    mask:
+        Optional pytree of booleans shaped like the policy parameters; leaves marked ``False`` are
+        not trained (e.g. a Gaussian policy's fixed ``log_std``).
+
+    Returns
+    -------
+    train(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None) -> TrainResult
+        Pure and jitted; ``vmap`` it over keys (seeds), ``sigma`` or ``label_params``.
+
+    Examples
+    --------
+    >>> import functools, jax.numpy as jnp
+    >>> from imagination import envs, policies
+    >>> env = envs.linear_system([[1.0]], [[0.5]])
+    >>> train = make_train_policy(env.dynamics, env.reward, policies.gaussian_linear,
+    ...     policies.gaussian_linear_log_prob, functools.partial(env.sample_start, env.params),
+    ...     horizon=5, gamma=0.9, n_rollouts=64, steps=100, optimizer=0.05,
+    ...     mask=(True, False))
+    >>> out = train(env.params, env.params, (jnp.zeros((1, 1)), jnp.log(0.3) * jnp.ones(1)),
+    ...             jax.random.key(0), 0.5)
+    >>> out.params[0].shape
+    (101, 1, 1)
+    """
+    n = _check_count("n_rollouts", n_rollouts)
+    steps = _check_count("steps", steps)
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if isinstance(baseline, str) and baseline != "loo":
+        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
+    if isinstance(optimizer, (int, float)):
+        if optimizer <= 0:
+            raise ValueError(f"optimizer (a learning rate) must be positive, got {optimizer!r}")
+        opt = optax.adam(float(optimizer))
+    elif isinstance(optimizer, optax.GradientTransformation):
+        opt = optimizer
+    else:
+        raise ValueError(
+            f"optimizer must be an optax.GradientTransformation or a learning rate, got {optimizer!r}"
+        )
+    sampler_fn = make_gradient_sampler(
+        dynamics,
+        reward,
+        policy,
+        log_prob,
+        sample_start,
+        horizon=horizon,
+        gamma=gamma,
+        n_rollouts=n,
+        baseline=baseline,
+        label_bias=label_bias,
+        noise_scale=noise_scale,
+        sampler=sampler,
+    )
+
+    @jax.jit
+    def train(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None):
+        opt_state = opt.init(pol_params)
+
+        def update(carry, k):
+            p, state = carry
+            est = sampler_fn(dyn_params, rew_params, p, k, sigma, label_params)
+            g = jax.tree_util.tree_map(lambda x: -jnp.mean(x, axis=0), est.grads)
+            if mask is not None:
+                g = jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), g, mask)
+            upd, state = opt.update(g, state, p)
+            if mask is not None:
+                upd = jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), upd, mask)
+            p_new = optax.apply_updates(p, upd)
+            return (p_new, state), (p, jnp.mean(est.returns), jnp.mean(est.label_returns))
+
+        (p_last, _), (path, rets, lrets) = jax.lax.scan(
+            update, (pol_params, opt_state), jax.random.split(key, steps)
+        )
+        path = jax.tree_util.tree_map(
+            lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, p_last
+        )
+        return TrainResult(path, rets, lrets)
+
+    return train
+
+
+# ----------------------------------------------------------------------------- bias detection
+class BiasCheck(NamedTuple):
+    """Result of :func:`bias_check`.
+
+    Attributes
+    ----------
+    statistic:
+        The F statistic.
+    p_value:
+        Its p-value under the null (Gaussian, homoscedastic label noise with zero mean, or with a
+        mean that does not depend on the features when ``test="slopes"``).
+    coef:
+        Least-squares coefficients ``(intercept, features...)`` of the differences.
+    df:
+        ``(numerator, denominator)`` degrees of freedom.
+    """
+
+    statistic: Array
+    p_value: Array
+    coef: Array
+    df: tuple[int, int]
+
+
+def bias_check(differences: Array, features: Array, *, test: str = "slopes") -> BiasCheck:
+    """Regression F-test for label bias on a small clean label set.
+
+    Given ``n`` states (and actions) labelled both ways, regress the differences
+    ``d_i = noisy_i - clean_i`` on ``[1, features_i]`` and test
+
+    * ``test="slopes"``: the feature coefficients are zero (the bias does not depend on the state /
+      action, so it cannot bias the policy gradient: a constant bias is harmless, chapter
+      *Biased reward labels*), or
+    * ``test="all"``: all coefficients, intercept included, are zero (no bias at all).
+
+    Parameters
+    ----------
+    differences:
+        ``(n,)`` noisy-minus-clean labels.
+    features:
+        ``(n, p)`` features of the labelled pairs (e.g. ``s^2``, ``a^2``, ``s a``).
+    test:
+        ``"slopes"`` or ``"all"``.
+
+    Returns
+    -------
+    BiasCheck
+        Jittable and ``vmap``-pable over data sets (``test`` is static). Reject at level ``alpha``
+        when ``p_value < alpha``; the false-alarm rate is exactly ``alpha`` for Gaussian
+        homoscedastic noise.
+    """
+    if test not in ("slopes", "all"):
+        raise ValueError(f"test must be 'slopes' or 'all', got {test!r}")
+    if differences.ndim != 1:
+        raise ValueError(f"differences must have shape (n,), got {differences.shape}")
+    if features.ndim != 2 or features.shape[0] != differences.shape[0]:
+        raise ValueError(
+            f"features must have shape (n, p) with n = {differences.shape[0]}, got {features.shape}"
+        )
+    n, p = features.shape
+    if n <= p + 1:
+        raise ValueError(f"need more samples than regressors: n = {n}, p + 1 = {p + 1}")
+    X = jnp.concatenate([jnp.ones((n, 1), differences.dtype), features], axis=1)
+    coef = jnp.linalg.lstsq(X, differences)[0]
+    rss1 = jnp.sum((differences - X @ coef) ** 2)
+    if test == "slopes":
+        rss0 = jnp.sum((differences - jnp.mean(differences)) ** 2)
+        d1 = p
+    else:
+        rss0 = jnp.sum(differences**2)
+        d1 = p + 1
+    d2 = n - p - 1
+    F = ((rss0 - rss1) / d1) / (rss1 / d2)
+    # survival function of F(d1, d2): I_{d2 / (d2 + d1 F)}(d2 / 2, d1 / 2)
+    pval = jax.scipy.special.betainc(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * F))
+    return BiasCheck(F, pval, coef, (d1, d2))
