@@ -1,0 +1,53 @@
+"""Repository hygiene: dependency lists in sync, notebooks stored without outputs, chapters in the TOC."""
+
+import json
+import pathlib
+import re
+import tomllib
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(map(_norm, project["dependencies"]))
+    for extra in project["optional-dependencies"].values():
+        declared |= set(map(_norm, extra))
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {_norm(r) for r in pip if not r.startswith("-e")}
+    assert listed == declared, (
+        f"only in environment.yml: {sorted(listed - declared)}; "
+        f"only in pyproject.toml: {sorted(declared - listed)}"
+    )
+
+
+def test_jupyter_book_stays_on_1x():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    jb = [r for r in project["optional-dependencies"]["book"] if r.startswith("jupyter-book")]
+    assert jb and "<2" in jb[0]
+
+
+def test_notebooks_are_committed_without_outputs():
+    dirty = []
+    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        if any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"):
+            dirty.append(nb.name)
+    assert not dirty, f"strip outputs before committing: {dirty}"
+
+
+def test_every_chapter_is_in_the_toc_and_starts_with_the_colab_bootstrap():
+    toc = (ROOT / "_toc.yml").read_text()
+    for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        assert f"book/{nb.stem}" in toc, f"{nb.name} is not in _toc.yml"
+        cells = json.loads(nb.read_text())["cells"]
+        first_code = next(c for c in cells if c["cell_type"] == "code")
+        src = "".join(first_code["source"])
+        assert '"google.colab" in sys.modules' in src and "%pip install" in src, nb.name
