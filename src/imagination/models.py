@@ -123,25 +123,57 @@ def fit_linear_model(states: Array, actions: Array, targets: Array, ridge: float
 
 # ----------------------------------------------------------------------------- spectral norms
 def power_iteration(W: Array, iters: int = 50) -> Array:
-    """Largest singular value of ``W`` by power iteration on ``W^T W`` (deterministic start)."""
-    v = jnp.ones((W.shape[1],), W.dtype) / jnp.sqrt(W.shape[1])
+    """Largest singular value of ``W`` by power iteration on ``W^T W``.
+
+    Parameters
+    ----------
+    W:
+        A matrix of shape ``(m, n)``.
+    iters:
+        Number of multiplications by ``W^T W``; the error in the estimate shrinks like
+        ``(sigma_2 / sigma_1) ** (4 * iters)``.
+
+    Returns
+    -------
+    jax.Array
+        The estimate ``||W v||`` for the final unit vector ``v``: never above the true spectral
+        norm, and equal to it once converged. The start vector is a fixed pseudo-random one (not
+        all ones, which is orthogonal to the top singular vector of, e.g., ``[[1, -1]]``), so the
+        result is deterministic.
+    """
+    W = jnp.asarray(W)
+    if W.ndim != 2:
+        raise ValueError(f"W must be a matrix, got shape {W.shape}")
+    if int(iters) != iters or iters < 1:
+        raise ValueError(f"iters must be a positive integer, got {iters!r}")
+    v = jax.random.normal(jax.random.key(20260508), (W.shape[1],), W.dtype)
+    v = v / jnp.linalg.norm(v)
 
     def body(v, _):
         v = W.T @ (W @ v)
         return v / (jnp.linalg.norm(v) + 1e-30), None
 
-    v, _ = jax.lax.scan(body, v, None, length=iters)
+    v, _ = jax.lax.scan(body, v, None, length=int(iters))
     return jnp.linalg.norm(W @ v)
 
 
-def spectral_normalize(layers: Layers, cap: float = 1.0) -> Layers:
+def spectral_normalize(layers: Layers, cap: float | Array = 1.0) -> Layers:
     """Spectral normalisation of every layer (Miyato et al. 2018), as a cap.
 
     Each weight matrix is rescaled to ``W * min(1, cap / sigma(W))`` so its spectral norm is at
     most ``cap``; the network's Lipschitz constant is then at most ``cap ** n_layers``. Applied
     inside the loss, training sees only normalised weights; gradients flow through ``sigma``.
+
+    Parameters
+    ----------
+    layers:
+        List of ``(W, b)``.
+    cap:
+        Positive cap on every layer's spectral norm. ``math.inf`` leaves the layers unchanged,
+        and a traced array is accepted, so the cap can be a ``vmap``-ped variable (for example
+        ``inf`` for a plain model beside a normalised one in one batch).
     """
-    if cap <= 0:
+    if isinstance(cap, (int, float)) and not cap > 0:
         raise ValueError(f"cap must be positive, got {cap!r}")
     out = []
     for W, b in layers:
@@ -150,12 +182,33 @@ def spectral_normalize(layers: Layers, cap: float = 1.0) -> Layers:
     return out
 
 
-def lipschitz_upper(layers: Layers, iters: int = 50) -> Array:
+def lipschitz_upper(layers: Layers, iters: int = 50, split: int | None = None) -> Array:
     """Upper bound on the MLP's Lipschitz constant: the product of the layers' spectral norms.
 
     Valid for 1-Lipschitz activations (``tanh``). For :func:`dynamics_model` add 1 (residual).
+
+    Parameters
+    ----------
+    layers:
+        List of ``(W, b)``.
+    iters:
+        Power-iteration steps per layer (:func:`power_iteration`).
+    split:
+        If the input is ``[s; a]`` with ``s`` of size ``split``, the first layer's factor is
+        ``max(||W_s||, ||W_a||)`` for ``W = [W_s  W_a]``: the exact constant of a linear map in
+        the norm ``||s|| + ||a||`` (the book's convention), never above ``||W||``. ``None`` uses
+        ``||W||``, a constant for the Euclidean norm of ``[s; a]`` (valid, possibly looser).
     """
-    return jnp.prod(jnp.stack([power_iteration(W, iters) for W, _ in layers]))
+    if len(layers) == 0:
+        raise ValueError("layers must contain at least one (W, b) layer")
+    norms = [power_iteration(W, iters) for W, _ in layers]
+    if split is not None:
+        W0 = layers[0][0]
+        if int(split) != split or not 0 < split < W0.shape[1]:
+            raise ValueError(f"split must lie strictly between 0 and {W0.shape[1]}, got {split!r}")
+        norms[0] = jnp.maximum(power_iteration(W0[:, :split], iters),
+                               power_iteration(W0[:, split:], iters))
+    return jnp.prod(jnp.stack(norms))
 
 
 def local_lipschitz(model: Callable, params: Any, s: Array, a: Array) -> Array:
@@ -172,6 +225,8 @@ def lipschitz_lower(model: Callable, params: Any, states: Array, actions: Array)
     Any valid Lipschitz constant is at least this large, so it brackets the truth from below
     while :func:`lipschitz_upper` brackets it from above.
     """
+    if states.shape[0] != actions.shape[0] or states.shape[0] == 0:
+        raise ValueError("states and actions must have the same, positive number of rows")
     local = jax.vmap(local_lipschitz, in_axes=(None, None, 0, 0))(model, params, states, actions)
     return jnp.max(local)
 
@@ -180,6 +235,8 @@ def sup_error(
     model: Callable, params: Any, truth: Callable, truth_params: Any, states: Array, actions: Array
 ) -> Array:
     """Estimate of ``sup ||model(s, a) - truth(s, a)||`` as the maximum over a dense sample."""
+    if states.shape[0] != actions.shape[0] or states.shape[0] == 0:
+        raise ValueError("states and actions must have the same, positive number of rows")
     pred = jax.vmap(model, in_axes=(None, 0, 0))(params, states, actions)
     true = jax.vmap(truth, in_axes=(None, 0, 0))(truth_params, states, actions)
     err = (pred - true).reshape(states.shape[0], -1)
@@ -196,6 +253,7 @@ def fit(
     steps: int = 2000,
     learning_rate: float = 3e-3,
     batch_size: int | None = 256,
+    n_valid: int | Array | None = None,
 ) -> tuple[Any, Array]:
     """Minimise ``loss_fn(params, batch)`` with Adam (optax) in one :func:`jax.lax.scan`.
 
@@ -213,6 +271,10 @@ def fit(
         Number of Adam steps and step size (cosine-decayed to 1% of it).
     batch_size:
         Minibatch size drawn with replacement; ``None`` uses the full data set every step.
+    n_valid:
+        Use only the first ``n_valid`` rows of ``data`` (minibatches are drawn from them). It may
+        be a traced integer, so one padded data set trains models on many data-set sizes in a
+        single ``vmap`` (a learning curve in one call). Requires ``batch_size``.
 
     Returns
     -------
@@ -224,7 +286,15 @@ def fit(
         raise ValueError(f"steps must be >= 1, got {steps!r}")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if n_valid is not None and batch_size is None:
+        raise ValueError("n_valid requires a batch_size (minibatches drawn from the valid rows)")
+    if isinstance(n_valid, (int, float)) and n_valid < 1:
+        raise ValueError(f"n_valid must be a positive integer, got {n_valid!r}")
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
+    if n_valid is not None:
+        n = jnp.minimum(jnp.asarray(n_valid, jnp.int32), n)
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
     opt = optax.adam(schedule)
 
@@ -254,12 +324,15 @@ def _model_loss(model, cap):
 
 
 def _train_model(model, out_dim, key, states, actions, targets, hidden, steps, learning_rate,
-                 batch_size, spectral_cap):
+                 batch_size, spectral_cap, n_valid):
+    if len(states) != len(actions) or len(states) != len(targets):
+        raise ValueError("states, actions and targets must have the same number of rows")
     k_init, k_fit = jax.random.split(key)
     sizes = (states.shape[1] + actions.shape[1], *hidden, out_dim)
     layers = mlp_init(k_init, sizes, states.dtype)
     layers, losses = fit(_model_loss(model, spectral_cap), layers, (states, actions, targets),
-                         k_fit, steps=steps, learning_rate=learning_rate, batch_size=batch_size)
+                         k_fit, steps=steps, learning_rate=learning_rate, batch_size=batch_size,
+                         n_valid=n_valid)
     if spectral_cap is not None:
         layers = spectral_normalize(layers, spectral_cap)
     return layers, losses
@@ -276,14 +349,33 @@ def train_dynamics(
     learning_rate: float = 3e-3,
     batch_size: int | None = 256,
     spectral_cap: float | None = None,
+    n_valid: int | Array | None = None,
 ) -> tuple[Layers, Array]:
     """Train a residual :func:`dynamics_model` on transitions ``(s, a, s')`` by mean squared error.
 
-    With ``spectral_cap`` every layer is spectrally normalised (:func:`spectral_normalize`) during
-    and after training. Returns ``(layers, losses)``; ``vmap`` over ``key`` for several seeds.
+    Parameters
+    ----------
+    key:
+        PRNG key (initialisation and minibatches); ``vmap`` over it for several seeds.
+    states, actions, next_states:
+        ``(n, ds)``, ``(n, da)``, ``(n, ds)``.
+    hidden:
+        Hidden-layer widths.
+    steps, learning_rate, batch_size:
+        Passed to :func:`fit`.
+    spectral_cap:
+        If given, every layer is spectrally normalised (:func:`spectral_normalize`) during and
+        after training; it may be a traced array (``inf`` means no cap).
+    n_valid:
+        Train on the first ``n_valid`` rows only (traceable: ``vmap`` over data-set sizes).
+
+    Returns
+    -------
+    (layers, losses)
+        The trained MLP of :func:`dynamics_model` and the loss at every step.
     """
     return _train_model(dynamics_model, states.shape[1], key, states, actions, next_states,
-                        hidden, steps, learning_rate, batch_size, spectral_cap)
+                        hidden, steps, learning_rate, batch_size, spectral_cap, n_valid)
 
 
 def train_reward(
@@ -297,10 +389,12 @@ def train_reward(
     learning_rate: float = 3e-3,
     batch_size: int | None = 256,
     spectral_cap: float | None = None,
+    n_valid: int | Array | None = None,
 ) -> tuple[Layers, Array]:
     """Train a :func:`reward_model` on labels ``(s, a, r)`` by mean squared error.
 
-    Same options as :func:`train_dynamics`.
+    Same options as :func:`train_dynamics`; ``rewards`` has shape ``(n,)``. Returns the
+    trained MLP of :func:`reward_model` and the loss at every step.
     """
     return _train_model(reward_model, 1, key, states, actions, rewards.reshape(-1),
-                        hidden, steps, learning_rate, batch_size, spectral_cap)
+                        hidden, steps, learning_rate, batch_size, spectral_cap, n_valid)
