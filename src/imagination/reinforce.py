@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import sympy as sp
 
 from .rollout import discounted_returns, make_rollout
 
@@ -47,6 +48,10 @@ __all__ = [
     "make_train_policy",
     "BiasCheck",
     "bias_check",
+    "fixed_std_gaussian",
+    "normal_moment",
+    "uniform_moment",
+    "expect_polynomial",
 ]
 
 Array = jax.Array
@@ -610,3 +615,72 @@ def bias_check(differences: Array, features: Array, *, test: str = "slopes") -> 
     # survival function of F(d1, d2): I_{d2 / (d2 + d1 F)}(d2 / 2, d1 / 2)
     pval = jax.scipy.special.betainc(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * F))
     return BiasCheck(F, pval, coef, (d1, d2))
+
+
+# ----------------------------------------------------------------------------- small pieces
+def fixed_std_gaussian(log_std: float | Array) -> tuple[Callable, LogProb]:
+    """A linear Gaussian policy whose only parameter is the gain ``K``.
+
+    Returns ``(policy, log_prob)`` with ``policy(K, s, key) ~ N(K s, exp(log_std)^2)`` and its
+    ``log_prob(K, s, a)``, built on :func:`imagination.policies.gaussian_linear`. Score-function
+    estimates then differentiate with respect to ``K`` alone, which is what the scalar
+    linear-quadratic examples of the book need.
+    """
+    from .policies import gaussian_linear, gaussian_linear_log_prob
+
+    log_std = jnp.asarray(log_std, jnp.float32)
+
+    def policy(K: Array, s: Array, key: Array) -> Array:
+        return gaussian_linear((K, log_std), s, key)
+
+    def log_prob(K: Array, s: Array, a: Array) -> Array:
+        return gaussian_linear_log_prob((K, log_std), s, a)
+
+    return policy, log_prob
+
+
+def normal_moment(k: int) -> sp.Expr:
+    """``E[xi^k]`` for a standard normal ``xi``: 0 for odd ``k``, ``(k - 1)!!`` for even ``k``."""
+    if int(k) != k or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    return sp.Integer(0) if k % 2 else sp.factorial2(k - 1)
+
+
+def uniform_moment(k: int, half_width: Any = 1) -> sp.Expr:
+    """``E[U^k]`` for ``U ~ Uniform(-c, c)``: 0 for odd ``k``, ``c^k / (k + 1)`` for even ``k``."""
+    if int(k) != k or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    c = sp.sympify(half_width)
+    return sp.Integer(0) if k % 2 else c**k / (k + 1)
+
+
+def expect_polynomial(poly: sp.Poly, moments: dict) -> sp.Expr:
+    """Exact expectation of a polynomial in *independent* random variables.
+
+    Parameters
+    ----------
+    poly:
+        A :class:`sympy.Poly` whose generators are random variables (its coefficients may contain
+        other symbols, e.g. ``theta``).
+    moments:
+        ``{variable: k -> E[variable^k]}`` for every generator of ``poly`` (e.g.
+        :func:`normal_moment`, :func:`uniform_moment`).
+
+    Returns
+    -------
+    The expanded expectation ``sum_monomials coeff * prod_v E[v^k_v]``, exact because the variables
+    are independent. Building trajectories as ``Poly`` objects (rather than expressions) keeps the
+    expansion of squares of whole estimators fast.
+    """
+    gens = poly.gens
+    missing = [g for g in gens if g not in moments]
+    if missing:
+        raise ValueError(f"moments has no entry for the generators {missing}")
+    total = sp.Integer(0)
+    for monom, coeff in poly.terms():
+        term = coeff
+        for g, k in zip(gens, monom):
+            if k:
+                term = term * moments[g](k)
+        total += term
+    return sp.expand(total)
