@@ -213,27 +213,25 @@ def test_optimal_allocation_bad_input(kwargs, match):
 
 
 # ----------------------------------------------------------------------------- JAX helper
-def test_train_on_subsets_weights_are_uniform_and_training_runs():
+def test_train_on_subsets_uses_only_the_first_n_rows():
     import jax
     import jax.numpy as jnp
 
     from imagination import models
 
     key = jax.random.key(0)
-    s = jax.random.normal(key, (24, 2))
-    a = jax.random.normal(jax.random.key(1), (24, 1))
+    s = jax.random.normal(key, (64, 2))
+    a = jax.random.normal(jax.random.key(1), (64, 1))
     y = jnp.sum(s, axis=1) + a[:, 0]
-    layers = al.train_on_subsets(models.reward_model, key, s, a, y, jnp.array([5, 24]),
-                                 hidden=(8,), steps=300, batch_size=None, learning_rate=1e-2)
+    y_poisoned = y.at[8:].set(100.0)  # rows beyond n = 8 must never be seen by that model
+    layers = al.train_on_subsets(models.reward_model, key, s, a, y_poisoned, jnp.array([8, 64]),
+                                 hidden=(8,), steps=400, batch_size=8, learning_rate=1e-2)
     assert layers[0][0].shape == (2, 8, 3)
-    # full-batch weighted loss on the padded set equals the plain MSE on the first n rows
-    pad, n = 24, 5
-    idx = np.arange(pad) % n
-    copies = pad // n + (idx < pad % n)
-    w = (pad / n) / copies
-    per_row = np.zeros(n)
-    np.add.at(per_row, idx, w)
-    np.testing.assert_allclose(per_row / pad, np.full(n, 1 / n))
-    fitted = jax.tree_util.tree_map(lambda x: x[1], layers)
-    pred = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(fitted, s, a)
-    assert float(jnp.mean((pred - y) ** 2)) < 0.1 * float(jnp.var(y))
+    small = jax.tree_util.tree_map(lambda x: x[0], layers)
+    big = jax.tree_util.tree_map(lambda x: x[1], layers)
+    pred_small = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(small, s[:8], a[:8])
+    pred_big = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(big, s[:8], a[:8])
+    assert float(jnp.max(jnp.abs(pred_small - y[:8]))) < 1.0
+    assert float(jnp.mean(pred_big)) > 10.0  # the full-pool model did see the poisoned labels
+    with pytest.raises(ValueError, match="pad"):
+        al.train_on_subsets(models.reward_model, key, s, a, y, jnp.array([8]), pad=65)

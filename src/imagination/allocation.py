@@ -373,12 +373,11 @@ def optimal_allocation(
 
 
 # ============================================================================= JAX: many models
-def _weighted_loss(model: Callable) -> Callable:
+def _mse(model: Callable) -> Callable:
     def loss(layers, batch):
-        s, a, y, w = batch
+        s, a, y = batch
         pred = jax.vmap(model, in_axes=(None, 0, 0))(layers, s, a)
-        sq = jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1)
-        return jnp.mean(w * sq)
+        return jnp.mean(jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1))
 
     return loss
 
@@ -399,13 +398,12 @@ def train_on_subsets(
 ) -> Any:
     """Train one model per size ``n`` in ``sizes`` on the first ``n`` rows of a data pool, at once.
 
-    All subsets are padded to a common length ``pad`` by repeating their rows cyclically
-    (row ``j`` of the padded set is pool row ``j mod n``), and every padded row carries the
-    importance weight ``(pad / n) / (number of copies of its pool row)``, so a minibatch drawn
-    uniformly from the padded set gives an unbiased estimate of the plain mean squared error on
-    the ``n`` rows. The sizes are then an ordinary batch axis: one :func:`jax.vmap` trains them
-    all with :func:`imagination.models.fit` (Adam in a :func:`jax.lax.scan`). ``vmap`` the call
-    over ``key`` and the pool to add seeds.
+    Every model sees the same padded array (the first ``pad`` rows of the pool) and draws its
+    minibatches from its first ``n`` rows only (``n_valid`` of :func:`imagination.models.fit`), so
+    the sizes are an ordinary batch axis: one :func:`jax.vmap` trains them all, each by Adam in a
+    :func:`jax.lax.scan` on the plain mean squared error. ``vmap`` the call over ``key`` and the
+    pool to add seeds. Nested subsets of one pool make a learning curve whose points differ only
+    in how much data they saw.
 
     Parameters
     ----------
@@ -417,11 +415,12 @@ def train_on_subsets(
     states, actions, targets:
         The pool, ``(n_pool, ds)``, ``(n_pool, da)``, ``(n_pool, k)`` or ``(n_pool,)``.
     sizes:
-        Integer array of subset sizes, each in ``[1, n_pool]`` (may be traced).
+        Integer array of subset sizes, each in ``[1, pad]`` (may be traced; larger values are
+        clipped to ``pad``).
     hidden, steps, learning_rate, batch_size:
         MLP hidden widths and the training options of :func:`imagination.models.fit`.
     pad:
-        Common padded length; defaults to ``n_pool``. Must be static.
+        Number of pool rows every model receives (static); defaults to ``n_pool``.
 
     Returns
     -------
@@ -435,24 +434,21 @@ def train_on_subsets(
     if actions.shape[0] != n_pool or targets.shape[0] != n_pool:
         raise ValueError("states, actions and targets must have the same number of rows")
     pad = n_pool if pad is None else int(pad)
-    if pad < 1:
-        raise ValueError(f"pad must be a positive integer, got {pad!r}")
+    if not 1 <= pad <= n_pool:
+        raise ValueError(f"pad must be an integer in [1, {n_pool}] (the pool size), got {pad!r}")
     sizes = jnp.asarray(sizes, jnp.int32)
     if sizes.ndim != 1:
         raise ValueError(f"sizes must be a one-dimensional array, got shape {sizes.shape}")
     out_dim = 1 if targets.ndim == 1 else targets.shape[1]
     in_dim = states.shape[1] + actions.shape[1]
-    rows = jnp.arange(pad)
+    data = (states[:pad], actions[:pad], targets[:pad])
 
     def one(k, n):
-        idx = rows % n
-        copies = pad // n + (idx < pad % n)
-        weight = (pad / n) / copies
-        data = (states[idx], actions[idx], targets[idx], weight.astype(states.dtype))
         k_init, k_fit = jax.random.split(k)
         layers = _mlp_init(k_init, (in_dim, *hidden, out_dim), states.dtype)
-        layers, _ = _fit(_weighted_loss(model), layers, data, k_fit, steps=steps,
-                         learning_rate=learning_rate, batch_size=batch_size)
+        layers, _ = _fit(_mse(model), layers, data, k_fit, steps=steps,
+                         learning_rate=learning_rate, batch_size=batch_size,
+                         n_valid=jnp.clip(n, 1, pad))
         return layers
 
     keys = jax.random.split(key, sizes.shape[0])
