@@ -52,6 +52,7 @@ __all__ = [
     "normal_moment",
     "uniform_moment",
     "expect_polynomial",
+    "replicate_variance",
 ]
 
 Array = jax.Array
@@ -684,3 +685,29 @@ def expect_polynomial(poly: sp.Poly, moments: dict) -> sp.Expr:
                 term = term * moments[g](k)
         total += term
     return sp.expand(total)
+
+
+def replicate_variance(samples: Any, n: int) -> tuple[float, float, int]:
+    """Variance of the ``n``-sample average, estimated from independent single-sample draws.
+
+    The 1-D ``samples`` (e.g. single-rollout gradient estimates) are cut into ``R = len // n``
+    disjoint groups of ``n``; the group means are ``R`` independent copies of the ``n``-rollout
+    estimator.
+
+    Returns
+    -------
+    (variance, standard_error, R)
+        The unbiased sample variance of the group means and its standard error
+        ``sqrt((m4 - v^2) / R)`` (``m4`` the fourth central moment of the group means), the
+        usual large-``R`` error of a variance estimate, valid for any distribution with a finite
+        fourth moment.
+    """
+    x = np.asarray(samples, np.float64).ravel()
+    n = _check_count("n", n)
+    R = x.size // n
+    if R < 2:
+        raise ValueError(f"need at least 2 groups of n = {n}, got {x.size} samples")
+    means = x[: R * n].reshape(R, n).mean(axis=1)
+    v = means.var(ddof=1)
+    m4 = np.mean((means - means.mean()) ** 4)
+    return float(v), float(np.sqrt(max(m4 - v**2, 0.0) / R)), int(R)
