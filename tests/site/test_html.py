@@ -110,6 +110,29 @@ def test_chapter_outputs_have_no_errors(chapter_page):
     )
 
 
+MIN_EXERCISES = 3
+
+
+def test_chapter_has_exercises_with_solutions(chapter_page):
+    """At least three exercises, each with a solution; at least one solution runs code."""
+    main = chapter_page.main()
+    exercises = [e for e in main.iter() if {"exercise", "admonition"} <= e.classes]
+    assert len(exercises) >= MIN_EXERCISES, (
+        f"{chapter_page.name}: {len(exercises)} exercises, fewer than {MIN_EXERCISES}"
+    )
+    solutions = [e for e in main.iter() if {"solution", "admonition"} <= e.classes]
+    solved = {
+        a.attrs.get("href", "").lstrip("#")
+        for sol in solutions
+        for title in sol.find_all(cls="admonition-title")
+        for a in title.find_all("a")
+    }
+    unsolved = [e.attrs.get("id", "?") for e in exercises if e.attrs.get("id") not in solved]
+    assert not unsolved, f"{chapter_page.name}: exercises without a solution: {unsolved}"
+    coded = [sol for sol in solutions if sol.find_all(cls="cell")]
+    assert coded, f"{chapter_page.name}: no solution runs code (a coding exercise is required)"
+
+
 def test_references_resolve(any_page):
     unresolved = []
     for e in any_page.root.iter():
@@ -124,6 +147,16 @@ def test_references_resolve(any_page):
         if not cite.find_all("a"):
             unresolved.append(f"citation: {cite.text().strip()}")
     assert not unresolved, f"{any_page.name}: unresolved references: {unresolved}"
+
+
+def test_no_docutils_error_markup(any_page):
+    """Markup docutils could not parse (e.g. in a docstring) is shown as 'problematic' text."""
+    bad = [
+        e.text().strip()[:80] or " ".join(sorted(e.classes))
+        for e in any_page.root.iter()
+        if e.classes & {"problematic", "system-message"}
+    ]
+    assert not bad, f"{any_page.name}: markup that failed to parse: {bad[:5]}"
 
 
 def test_internal_links_and_anchors_exist(any_page, load_page, site):
