@@ -1,22 +1,48 @@
 """imagination: the library behind the executable textbook *Training in Imagination*.
 
-Modules
--------
-rollout   the imagined-rollout engine (any dynamics, reward and policy functions)
-envs      true environments as pure JAX functions (linear system, pendulum)
-data      transitions and reward labels bought from a true environment
-policies  policies with the engine's signature
-models    learned dynamics and reward models, training, Lipschitz estimates
-bounds    compounding-error and return-error bounds (derived with sympy)
-reinforce REINFORCE estimators on imagined rollouts, with noisy reward labels
-device    backend detection and Monte-Carlo sizes that scale with it
-timing    honest timing of jitted functions
+Modules (imported on first use, so ``import imagination`` stays light):
+
+============  ==============================================================================
+rollout       the imagined-rollout engine: any dynamics, reward and policy functions
+envs          true environments as pure JAX functions (linear system, pendulum)
+data          transitions and reward labels bought from a true environment
+policies      policies with the engine's signature
+models        learned dynamics and reward models, training, Lipschitz estimates, sup errors
+latent        a latent model of the pendulum seen through observations; temporal straightening
+bounds        compounding-error and return-error bounds, derived with sympy
+attribution   error attribution: imagined returns with true/learned dynamics and reward
+allocation    the optimal split of a sample budget between dynamics and reward data
+reinforce     REINFORCE estimators on imagined rollouts, with noisy reward labels
+budget        the noise-budget tradeoff: noisy cheap labels versus clean expensive ones
+training      REINFORCE at several noise/budget levels in one compiled sweep
+pipeline      end to end: buy data, train models, train a policy in imagination, evaluate
+device        backend detection and Monte-Carlo sizes that scale with it
+timing        honest timing of jitted functions
+benchmark     the rollout speed benchmark (engine, NumPy, Python loop, roofline)
+============  ==============================================================================
 """
 
-from . import bounds, data, device, envs, models, policies, reinforce, rollout, timing
+from __future__ import annotations
+
+import importlib
+
 from .rollout import Trajectory, make_rollout
 
 __version__ = "0.1.0"
 
-__all__ = ["bounds", "data", "reinforce", "device", "envs", "models", "policies", "rollout", "timing", "Trajectory",
-           "make_rollout", "__version__"]
+_MODULES = (
+    "rollout", "envs", "data", "policies", "models", "latent", "bounds", "attribution",
+    "allocation", "reinforce", "budget", "training", "pipeline", "device", "timing", "benchmark",
+)
+
+__all__ = [*_MODULES, "Trajectory", "make_rollout", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'imagination' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES))
