@@ -58,7 +58,7 @@ class LevelBatch(NamedTuple):
 def _sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     try:
         out = tuple(int(n) for n in sizes)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"sizes must be a sequence of integers >= 2, got {sizes!r}") from None
     if not out or any(n < 2 or n != s for n, s in zip(out, sizes)):
         raise ValueError(f"sizes must be a non-empty sequence of integers >= 2, got {sizes!r}")
