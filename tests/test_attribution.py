@@ -114,16 +114,15 @@ def test_closed_loop_lipschitz_not_above_crude_constant():
     assert got < crude
 
 
-def test_attribution_rewards_shapes_and_identities():
+def test_attribution_rollouts_shapes_and_identities():
     setup = at.pendulum_setup()
     env = setup.env
     s0 = at.sample_box(jax.random.key(0), 8, setup.start_low, setup.start_high)
-    # learned reward = true reward shifted by 0.1 via affine models is awkward on the pendulum;
-    # use the true functions as "models": every combination must then agree exactly.
-    out = at.attribution_rewards(env.dynamics, env.params, env.reward, env.params, env.dynamics,
+    # with the true functions as "models" every combination must agree exactly
+    out = at.attribution_rollouts(env.dynamics, env.params, env.reward, env.params, env.dynamics,
                                  env.params, env.reward, env.params, at.clipped_linear,
                                  setup.policy_params, s0, jax.random.key(1), horizon=7)
     assert set(out) == {"true", "reward", "dynamics", "both"}
     for v in out.values():
-        assert v.shape == (8, 7)
-        np.testing.assert_array_equal(np.asarray(v), np.asarray(out["true"]))
+        assert v.rewards.shape == (8, 7) and v.states.shape == (8, 8, 2)
+        np.testing.assert_array_equal(np.asarray(v.rewards), np.asarray(out["true"].rewards))

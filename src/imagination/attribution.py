@@ -8,8 +8,8 @@ step functions are learned. This module holds the pieces they share:
   dynamics and reward models trained on transitions from a slightly larger box;
 * :func:`state_errors`: the state error ``delta_t = ||s_hat_t - s_t||`` of a learned model
   against the truth, from the same start states;
-* :func:`attribution_rewards` and :func:`partial_returns`: per-step rewards of the four
-  combinations (true or learned dynamics) x (true or learned reward), and their discounted sums
+* :func:`attribution_rollouts` and :func:`partial_returns`: rollouts of the four
+  combinations (true or learned dynamics) x (true or learned reward), and discounted sums of their rewards
   over a grid of discounts and horizons (``vmap``-ped);
 * :func:`tight_system`: the one-dimensional linear system with aligned signs on which the
   return-error bound of :mod:`imagination.bounds` holds with equality.
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import data, envs, models
-from .rollout import rollout
+from .rollout import Trajectory, rollout
 
 __all__ = [
     "clipped_linear",
@@ -39,7 +39,7 @@ __all__ = [
     "StateErrors",
     "state_errors",
     "closed_loop_lipschitz_lower",
-    "attribution_rewards",
+    "attribution_rollouts",
     "partial_returns",
     "affine_dynamics",
     "affine_reward",
@@ -264,7 +264,7 @@ def closed_loop_lipschitz_lower(
 
 
 # ----------------------------------------------------------------------------- attribution
-def attribution_rewards(
+def attribution_rollouts(
     true_dynamics: Callable,
     true_dynamics_params: Any,
     true_reward: Callable,
@@ -279,13 +279,15 @@ def attribution_rewards(
     key: Array,
     *,
     horizon: int,
-) -> dict[str, Array]:
-    """Per-step rewards ``(B, H)`` of the four (dynamics, reward) combinations.
+) -> dict[str, Trajectory]:
+    """Rollouts of the four (dynamics, reward) combinations, undiscounted.
 
     Keys: ``"true"`` (f, r), ``"reward"`` (f, r_hat: only the reward is learned),
     ``"dynamics"`` (f_hat, r: only the dynamics are learned) and ``"both"`` (f_hat, r_hat). All
     four share start states, policy and key, so the differences of their returns are due to the
-    models alone. Discount with :func:`partial_returns`.
+    models alone. Each value is a :class:`~imagination.rollout.Trajectory` with ``gamma = 1``;
+    discount its ``rewards`` with :func:`partial_returns`, and get the state error of the
+    imagined dynamics from ``out["dynamics"].states - out["true"].states``.
     """
     combos = {
         "true": (true_dynamics, true_dynamics_params, true_reward, true_reward_params),
@@ -297,7 +299,7 @@ def attribution_rewards(
     for name, (dyn, dyn_p, rew, rew_p) in combos.items():
         traj = rollout(dyn, rew, policy, (dyn_p, rew_p, policy_params), start_states, key,
                        horizon=horizon, gamma=1.0)
-        out[name] = traj.rewards
+        out[name] = traj
     return out
 
 
