@@ -218,12 +218,21 @@ def raw_tex(element: Element) -> list[str]:
     """
     found: list[str] = []
 
+    def is_math(node) -> bool:
+        return isinstance(node, Element) and ("math" in node.classes or node.tag.startswith("mjx-"))
+
     def walk(node: Element) -> None:
-        for child in node.children:
+        kids = node.children
+        for i, child in enumerate(kids):
             if isinstance(child, str):
                 for m in _RAW_TEX.finditer(child):
                     found.append(child[max(0, m.start() - 30): m.end() + 30].strip())
-            elif child.tag in CODE_TAGS or "math" in child.classes or child.tag.startswith("mjx-"):
+                # "$$ x $$ (label)" that MyST read as inline math leaves a "$" on each side of it.
+                before = i > 0 and is_math(kids[i - 1]) and child.startswith("$")
+                after = i + 1 < len(kids) and is_math(kids[i + 1]) and child.endswith("$")
+                if before or after:
+                    found.append(f"stray '$' next to a formula: {child.strip()[:60]!r}")
+            elif child.tag in CODE_TAGS or is_math(child):
                 continue
             else:
                 walk(child)

@@ -6,7 +6,6 @@ Run after ``jupyter-book build .`` (``make test-site``); skipped when no build e
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -189,7 +188,7 @@ def _ids(page) -> set[str]:
     return cached
 
 
-def test_chapter_has_repository_issue_and_download_buttons(chapter_page, site):
+def test_chapter_has_repository_issue_and_download_buttons(chapter_page):
     links = chapter_page.links()
 
     def with_class(cls):
