@@ -308,7 +308,7 @@ def optimal_noise_variance_power(v0: float, g: float, p: float) -> float:
     v0, g:
         Clean single-rollout variance and noise factor (both positive).
     p:
-        Cost exponent ``>= 0``: a 1% noisier label is ``p``% cheaper.
+        Cost exponent ``>= 0``: a 1% noisier label is ``p`` percent cheaper.
 
     Returns
     -------
