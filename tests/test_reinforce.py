@@ -302,3 +302,16 @@ def test_value_errors():
         rf.expect_polynomial(sp.Poly(x**2, x), {})
     with pytest.raises(ValueError, match="k"):
         rf.normal_moment(-1)
+
+
+def test_bias_check_n_valid_equals_truncation():
+    k1, k2 = jax.random.split(jax.random.key(80))
+    d = jax.random.normal(k1, (50,)) + 0.5
+    f = jax.random.normal(k2, (50, 3))
+    for test in ("slopes", "all"):
+        full = rf.bias_check(d[:30], f[:30], test=test)
+        masked = jax.jit(lambda d, f, m: rf.bias_check(d, f, test=test, n_valid=m))(d, f, 30)
+        assert float(masked.p_value) == pytest.approx(float(full.p_value), rel=1e-4, abs=1e-6)
+        assert float(masked.statistic) == pytest.approx(float(full.statistic), rel=1e-4)
+    with pytest.raises(ValueError, match="n_valid"):
+        rf.bias_check(d, f, n_valid=60)

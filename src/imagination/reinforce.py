@@ -561,10 +561,16 @@ class BiasCheck(NamedTuple):
     statistic: Array
     p_value: Array
     coef: Array
-    df: tuple[int, int]
+    df: tuple[Any, Any]
 
 
-def bias_check(differences: Array, features: Array, *, test: str = "slopes") -> BiasCheck:
+def bias_check(
+    differences: Array,
+    features: Array,
+    *,
+    test: str = "slopes",
+    n_valid: int | Array | None = None,
+) -> BiasCheck:
     """Regression F-test for label bias on a small clean label set.
 
     Given ``n`` states (and actions) labelled both ways, regress the differences
@@ -583,6 +589,9 @@ def bias_check(differences: Array, features: Array, *, test: str = "slopes") -> 
         ``(n, p)`` features of the labelled pairs (e.g. ``s^2``, ``a^2``, ``s a``).
     test:
         ``"slopes"`` or ``"all"``.
+    n_valid:
+        Use only the first ``n_valid`` rows (may be traced, so one compiled function can be
+        ``vmap``-ped over data-set sizes); all rows by default.
 
     Returns
     -------
@@ -600,18 +609,27 @@ def bias_check(differences: Array, features: Array, *, test: str = "slopes") -> 
             f"features must have shape (n, p) with n = {differences.shape[0]}, got {features.shape}"
         )
     n, p = features.shape
-    if n <= p + 1:
-        raise ValueError(f"need more samples than regressors: n = {n}, p + 1 = {p + 1}")
-    X = jnp.concatenate([jnp.ones((n, 1), differences.dtype), features], axis=1)
-    coef = jnp.linalg.lstsq(X, differences)[0]
-    rss1 = jnp.sum((differences - X @ coef) ** 2)
+    if n_valid is None:
+        n_valid = n
+    if not isinstance(n_valid, jax.core.Tracer) and not p + 1 < int(n_valid) <= n:
+        raise ValueError(
+            f"need more samples than regressors and at most n: n_valid = {n_valid}, "
+            f"p + 1 = {p + 1}, n = {n}"
+        )
+    dtype = differences.dtype
+    w = (jnp.arange(n) < n_valid).astype(dtype)
+    X = jnp.concatenate([jnp.ones((n, 1), dtype), features], axis=1) * w[:, None]
+    d = differences * w
+    coef = jnp.linalg.lstsq(X, d)[0]
+    rss1 = jnp.sum(w * (d - X @ coef) ** 2)
+    nv = jnp.asarray(n_valid, dtype)
     if test == "slopes":
-        rss0 = jnp.sum((differences - jnp.mean(differences)) ** 2)
+        rss0 = jnp.sum(w * (d - jnp.sum(d) / nv) ** 2)
         d1 = p
     else:
-        rss0 = jnp.sum(differences**2)
+        rss0 = jnp.sum(d**2)
         d1 = p + 1
-    d2 = n - p - 1
+    d2 = nv - p - 1
     F = ((rss0 - rss1) / d1) / (rss1 / d2)
     # survival function of F(d1, d2): I_{d2 / (d2 + d1 F)}(d2 / 2, d1 / 2)
     pval = jax.scipy.special.betainc(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * F))
