@@ -1,0 +1,537 @@
+"""Training in imagination end to end: buy data, fit models, train a policy, check it in the world.
+
+The capstone chapter runs the whole loop of the book under a fixed budget of real samples:
+
+1. **buy** transitions ``(s, a, s')`` and reward labels ``(s, a, r)`` from the true environment
+   (:func:`imagination.data.sample_transitions`, on a box of states around the task's region);
+2. **fit** a residual MLP dynamics model and an MLP reward model on the first ``n_dynamics`` and
+   ``n_reward`` of them (:func:`imagination.allocation.train_on_subsets`, so the sizes may be traced
+   and ``vmap``-ped);
+3. **train a policy in imagination**: REINFORCE with a leave-one-out baseline
+   (:func:`imagination.reinforce.make_train_policy`) and, for comparison, the reparameterized
+   (pathwise) gradient, ``jax.grad`` of the imagined return through
+   :func:`imagination.rollout.make_rollout`;
+4. **evaluate** the policy's mean action in the true environment and in imagination, and measure
+   every constant of the return-error bound on the states the two rollouts visit.
+
+Everything is a pure function of a PRNG key and the two sample sizes, built by
+:func:`make_pipeline` (PureJaxRL's ``make_train`` style) and jitted, so seeds and splits are one
+``vmap`` axis.
+
+Norm. The bound of chapter 3 holds for any norm on states; the constants are measured in the
+weighted norm ``||s||_w = ||diag(w) s||_2`` of :attr:`Task.norm_weights` (for the pendulum,
+``w = (1, 1/4)`` shrinks the angular velocity, in which the stabilised closed loop contracts).
+The dual norm of a reward gradient is then ``||diag(1/w) g||_2``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import allocation as _allocation
+from . import data as _data
+from . import envs as _envs
+from . import models as _models
+from . import policies as _policies
+from . import reinforce as _reinforce
+from .rollout import make_rollout
+
+__all__ = [
+    "TORQUE_LIMIT",
+    "Task",
+    "pendulum_stabilisation",
+    "ModelConfig",
+    "PolicyConfig",
+    "learned_dynamics",
+    "learned_reward",
+    "sample_box",
+    "Evaluation",
+    "Result",
+    "Pipeline",
+    "make_pipeline",
+]
+
+Array = jax.Array
+
+TORQUE_LIMIT: float = _envs.PendulumParams().max_torque
+"""The pendulum's torque limit; the learned models clip actions to it, as the true world does."""
+
+
+# ============================================================================= the task
+class Task(NamedTuple):
+    """What is controlled, where the data come from, and how returns are counted.
+
+    All fields are Python numbers, tuples or functions, so a ``Task`` is hashable and can be a
+    static argument.
+
+    Attributes
+    ----------
+    env:
+        The true environment (:func:`imagination.envs.pendulum`).
+    start_low, start_high:
+        Box of start states of the control task.
+    data_low, data_high:
+        Box of states on which transitions and labels are bought (actions uniform on
+        ``[-TORQUE_LIMIT, TORQUE_LIMIT]``).
+    horizon, gamma:
+        Imagined (and evaluated) horizon ``H`` and discount.
+    norm_weights:
+        Weights ``w`` of the state norm ``||diag(w) s||_2`` in which the bound's constants are
+        measured.
+    exploration_std:
+        Standard deviation of the Gaussian policy's exploration noise (fixed, not learned).
+    """
+
+    env: _envs.Env
+    start_low: tuple
+    start_high: tuple
+    data_low: tuple
+    data_high: tuple
+    horizon: int
+    gamma: float
+    norm_weights: tuple
+    exploration_std: float
+
+
+def pendulum_stabilisation(
+    *,
+    horizon: int = 40,
+    gamma: float = 0.9,
+    start_angle: float = 0.3,
+    start_speed: float = 0.3,
+    data_angle: float = 0.8,
+    data_speed: float = 2.5,
+    speed_weight: float = 0.25,
+    exploration_std: float = 0.5,
+) -> Task:
+    """Stabilise the inverted pendulum near upright.
+
+    Start states are uniform on ``|theta| <= start_angle``, ``|theta_dot| <= start_speed``; data are
+    bought on the larger box ``|theta| <= data_angle``, ``|theta_dot| <= data_speed``. A full swing-up
+    is out of reach of a linear policy with torque ``|u| <= 2`` (gravity's torque ``15 sin theta``
+    exceeds the motor's ``3 |u| <= 6`` beyond ``|theta| ~ 0.41``), which is why the task starts near
+    the top.
+
+    Parameters
+    ----------
+    horizon, gamma:
+        Horizon and discount.
+    start_angle, start_speed:
+        Half-widths of the start box.
+    data_angle, data_speed:
+        Half-widths of the data box (at least those of the start box).
+    speed_weight:
+        Weight of ``theta_dot`` in the state norm (the angle has weight 1).
+    exploration_std:
+        Exploration noise of the Gaussian policy.
+    """
+    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    if not 0.0 < float(gamma) < 1.0:
+        raise ValueError(f"gamma must lie in (0, 1), got {gamma!r}")
+    for name, value in (("start_angle", start_angle), ("start_speed", start_speed),
+                        ("speed_weight", speed_weight), ("exploration_std", exploration_std)):
+        if not float(value) > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    if not data_angle >= start_angle:
+        raise ValueError(f"data_angle must be >= start_angle, got {data_angle!r}")
+    if not data_speed >= start_speed:
+        raise ValueError(f"data_speed must be >= start_speed, got {data_speed!r}")
+    return Task(
+        env=_envs.pendulum(),
+        start_low=(-float(start_angle), -float(start_speed)),
+        start_high=(float(start_angle), float(start_speed)),
+        data_low=(-float(data_angle), -float(data_speed)),
+        data_high=(float(data_angle), float(data_speed)),
+        horizon=int(horizon),
+        gamma=float(gamma),
+        norm_weights=(1.0, float(speed_weight)),
+        exploration_std=float(exploration_std),
+    )
+
+
+class ModelConfig(NamedTuple):
+    """Size and training of the dynamics and reward MLPs (Adam in one ``lax.scan``).
+
+    ``pool`` is the largest number of samples of either kind a pipeline may buy: the data sets are
+    the first ``n`` rows of pools of this size, padded to it (static shapes, traced sizes).
+    """
+
+    hidden: tuple = (32, 32)
+    steps: int = 1000
+    learning_rate: float = 1e-2
+    batch_size: int = 64
+    pool: int = 512
+
+
+class PolicyConfig(NamedTuple):
+    """Policy training in imagination: updates, rollouts per update, Adam step size."""
+
+    steps: int = 150
+    n_rollouts: int = 16
+    learning_rate: float = 0.5
+    n_eval: int = 64
+
+
+# ============================================================================= step functions
+def learned_dynamics(layers: Any, s: Array, a: Array) -> Array:
+    """Residual MLP dynamics seeing the torque clipped to ``[-2, 2]``, as the true pendulum does."""
+    return _models.dynamics_model(layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT))
+
+
+def learned_reward(layers: Any, s: Array, a: Array) -> Array:
+    """MLP reward seeing the torque clipped to ``[-2, 2]``."""
+    return _models.reward_model(layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT))
+
+
+def sample_box(low: tuple, high: tuple, key: Array, n: int) -> Array:
+    """``n`` states uniform on the box ``[low, high]`` (shape ``(n, len(low))``)."""
+    lo = jnp.asarray(low, jnp.float32)
+    hi = jnp.asarray(high, jnp.float32)
+    return jax.random.uniform(key, (n, lo.shape[0]), jnp.float32, lo, hi)
+
+
+# ============================================================================= results
+class Evaluation(NamedTuple):
+    """A deterministic policy ``a = K s`` checked in the true world and in imagination.
+
+    Per-start quantities are over the ``n_eval`` start states; the constants are the largest
+    local values on the states the true and imagined rollouts visit and on the midpoints between
+    them (lower estimates of the sups the bound needs).
+
+    Attributes
+    ----------
+    true_return, imagined_return:
+        ``(n_eval,)`` discounted returns ``J(s_0)`` and ``J_hat(s_0)``.
+    eps_dynamics, eps_reward:
+        Largest model errors on the true trajectory's state-action pairs (weighted norm).
+    lip_closed_loop, lip_reward_closed_loop:
+        Lipschitz estimates of ``s -> f_hat(s, K s)`` and ``s -> r_hat(s, K s)``.
+    lip_dynamics, lip_reward, lip_policy:
+        The separate constants of the chapter-3 bound: of ``f_hat`` and ``r_hat`` in the norm
+        ``||s||_w + |a|``, and ``||K diag(1/w)||_2``.
+    in_box:
+        Fraction of *imagined* states inside the data box, the models' training region (a check
+        that needs no access to the true world).
+    """
+
+    true_return: Array
+    imagined_return: Array
+    eps_dynamics: Array
+    eps_reward: Array
+    lip_closed_loop: Array
+    lip_reward_closed_loop: Array
+    lip_dynamics: Array
+    lip_reward: Array
+    lip_policy: Array
+    in_box: Array
+
+
+class Result(NamedTuple):
+    """One end-to-end run.
+
+    Attributes
+    ----------
+    model_errors:
+        ``(eps_d, eps_r)`` sup errors on a test sample of the data box (the learning-curve error).
+    reinforce, reparam:
+        :class:`Evaluation` of the gain learned by REINFORCE and by the pathwise gradient.
+    reinforce_gain, reparam_gain:
+        The learned gains ``K`` (``(1, 2)``).
+    reinforce_curve, reparam_curve:
+        ``(steps,)`` mean imagined return during training.
+    dynamics, reward:
+        The trained model layers.
+    """
+
+    model_errors: tuple
+    reinforce: Evaluation
+    reparam: Evaluation
+    reinforce_gain: Array
+    reparam_gain: Array
+    reinforce_curve: Array
+    reparam_curve: Array
+    dynamics: Any
+    reward: Any
+
+
+class Pipeline(NamedTuple):
+    """The pieces built by :func:`make_pipeline`, each batched over a leading *row* axis.
+
+    Every function takes arrays whose first axis indexes independent runs (seeds, sample sizes,
+    noise levels) and maps a jitted, ``vmap``-ped single-run function over them in chunks of
+    ``rows`` (padding the last chunk), so each piece is compiled once whatever the number of runs.
+
+    Attributes
+    ----------
+    fit_models(keys, n_dynamics, n_reward) -> (dyn_layers, rew_layers)
+        Buy pools with each key and train both models on their first ``n_*`` rows.
+    model_errors(keys, dyn_layers, rew_layers) -> (eps_d, eps_r)
+        Sup errors (weighted norm) on a fresh test sample of the data box, each ``(runs,)``.
+    train_reinforce(keys, dyn_layers, rew_layers, sigma) -> reinforce.TrainResult
+        REINFORCE in imagination from ``init_params``, reward labels ``r_hat + sigma xi``.
+    train_reparam(keys, dyn_layers, rew_layers) -> (gains, curves)
+        Pathwise gradient of the imagined return, same budget of rollouts and updates.
+    evaluate(keys, gains, dyn_layers, rew_layers) -> Evaluation
+        The deterministic policies ``a = K s`` in the true world and in imagination.
+    end_to_end(keys, n_dynamics, n_reward) -> Result
+        All of the above in order.
+    init_params:
+        The initial Gaussian policy ``(K = 0, log_std)``.
+    task, model_config, policy_config, rows:
+        The configuration.
+    """
+
+    fit_models: Callable
+    model_errors: Callable
+    train_reinforce: Callable
+    train_reparam: Callable
+    evaluate: Callable
+    end_to_end: Callable
+    init_params: tuple
+    task: Task
+    model_config: ModelConfig
+    policy_config: PolicyConfig
+    rows: int
+
+
+def _numeric(a: Any) -> bool:
+    """A number, a NumPy array or a flat list/tuple of numbers (converted to one array)."""
+    if isinstance(a, (int, float, np.ndarray)):
+        return True
+    return isinstance(a, (list, tuple)) and all(isinstance(x, (int, float, np.integer, np.floating))
+                                                for x in a)
+
+
+def _batched(fn: Callable, rows: int) -> Callable:
+    """Map the single-run ``fn`` over the leading axis of its arguments, ``rows`` runs per call."""
+    mapped = jax.jit(jax.vmap(fn))
+
+    def call(*args):
+        args = [jnp.asarray(a) if _numeric(a) else a for a in args]
+        n = jax.tree_util.tree_leaves(args)[0].shape[0]
+        if n < 1:
+            raise ValueError("at least one run is needed")
+        for leaf in jax.tree_util.tree_leaves(args):
+            if leaf.ndim == 0 or leaf.shape[0] != n:
+                raise ValueError(f"every argument needs a leading axis of length {n} (one per run)")
+        chunks = -(-n // rows)
+        idx = jnp.minimum(jnp.arange(chunks * rows), n - 1)
+        outs = []
+        for c in range(chunks):
+            part = idx[c * rows:(c + 1) * rows]
+            outs.append(mapped(*jax.tree_util.tree_map(lambda x: x[part], args)))
+        out = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs)[:n], *outs)
+        return out
+
+    return call
+
+
+# ============================================================================= measurement
+def _weighted_closed_loop(dyn, rew, K, w, s):
+    """Local closed-loop constants at one state ``s`` in the weighted norm."""
+    w_inv = 1.0 / w
+
+    def cl_dyn(x):
+        return learned_dynamics(dyn, x, K @ x)
+
+    def cl_rew(x):
+        return learned_reward(rew, x, K @ x)
+
+    J = jax.jacfwd(cl_dyn)(s)
+    g = jax.grad(cl_rew)(s)
+    lip_cl = jnp.linalg.norm((w[:, None] * J) * w_inv[None, :], ord=2)
+    lip_rcl = jnp.linalg.norm(g * w_inv)
+    # separate constants, norm ||s||_w + |a| on pairs: max of the two block norms
+    a = K @ s
+    Js, Ja = jax.jacfwd(learned_dynamics, argnums=(1, 2))(dyn, s, a)
+    gs, ga = jax.grad(learned_reward, argnums=(1, 2))(rew, s, a)
+    lip_f = jnp.maximum(jnp.linalg.norm((w[:, None] * Js) * w_inv[None, :], ord=2),
+                        jnp.linalg.norm(w[:, None] * Ja, ord=2))
+    lip_r = jnp.maximum(jnp.linalg.norm(gs * w_inv), jnp.linalg.norm(ga))
+    return lip_cl, lip_rcl, lip_f, lip_r
+
+
+def _check_sizes(config: ModelConfig, policy_config: PolicyConfig) -> None:
+    for name, value in (("hidden widths", min(config.hidden) if config.hidden else 0),
+                        ("model steps", config.steps), ("batch_size", config.batch_size),
+                        ("pool", config.pool), ("policy steps", policy_config.steps),
+                        ("n_eval", policy_config.n_eval)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if policy_config.n_rollouts < 2:
+        raise ValueError(f"n_rollouts must be >= 2 (leave-one-out baseline), got "
+                         f"{policy_config.n_rollouts!r}")
+    if not config.learning_rate > 0 or not policy_config.learning_rate > 0:
+        raise ValueError("learning rates must be positive")
+
+
+# ============================================================================= the factory
+def make_pipeline(
+    task: Task,
+    model_config: ModelConfig = ModelConfig(),
+    policy_config: PolicyConfig = PolicyConfig(),
+    *,
+    rows: int = 4,
+    n_test: int = 1024,
+) -> Pipeline:
+    """Build the end-to-end pipeline for ``task`` (PureJaxRL's ``make_train`` style).
+
+    Parameters
+    ----------
+    task:
+        The control task (:func:`pendulum_stabilisation`).
+    model_config:
+        MLP widths and training (:class:`ModelConfig`).
+    policy_config:
+        Policy training and evaluation sizes (:class:`PolicyConfig`).
+    rows:
+        Runs per compiled call (the ``vmap`` width); choose it to divide the numbers of runs you
+        ask for, e.g. ``device.mc_size`` of the seed count times the number of configurations.
+    n_test:
+        Size of the test sample on which :attr:`Pipeline.model_errors` measures sup errors.
+
+    Returns
+    -------
+    Pipeline
+        Batched functions (see :class:`Pipeline`). Sample sizes must lie in
+        ``[1, model_config.pool]``; being traced, they are clipped to that range, not checked.
+
+    Examples
+    --------
+    >>> pipe = make_pipeline(pendulum_stabilisation(horizon=10),
+    ...                      ModelConfig(hidden=(8,), steps=20, pool=32),
+    ...                      PolicyConfig(steps=5, n_rollouts=4, n_eval=8), rows=2)
+    >>> out = pipe.end_to_end(jax.random.split(jax.random.key(0), 2), [16, 32], [16, 8])
+    >>> out.reinforce_gain.shape
+    (2, 1, 2)
+    """
+    if not isinstance(task, Task):
+        raise ValueError(f"task must be a Task, got {type(task).__name__}")
+    if not isinstance(model_config, ModelConfig):
+        raise ValueError(f"model_config must be a ModelConfig, got {type(model_config).__name__}")
+    if not isinstance(policy_config, PolicyConfig):
+        raise ValueError(f"policy_config must be a PolicyConfig, got {type(policy_config).__name__}")
+    _check_sizes(model_config, policy_config)
+    for name, value in (("rows", rows), ("n_test", n_test)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    env = task.env
+    mc, pc = model_config, policy_config
+    H, gamma = task.horizon, task.gamma
+    w = jnp.asarray(task.norm_weights, jnp.float32)
+    data_lo = jnp.asarray(task.data_low, jnp.float32)
+    data_hi = jnp.asarray(task.data_high, jnp.float32)
+    start = partial(sample_box, task.start_low, task.start_high)
+    log_std = jnp.log(jnp.full((env.action_dim,), task.exploration_std, jnp.float32))
+    init_params = (jnp.zeros((env.action_dim, env.state_dim), jnp.float32), log_std)
+
+    def buy(key, n):
+        return _data.sample_transitions(env, key, n, action_scale=TORQUE_LIMIT,
+                                        state_low=task.data_low, state_high=task.data_high)
+
+    def train(model, key, pool, targets, n):
+        layers = _allocation.train_on_subsets(
+            model, key, pool.states, pool.actions, targets,
+            jnp.clip(jnp.asarray(n, jnp.int32), 1, mc.pool)[None], hidden=mc.hidden,
+            steps=mc.steps, learning_rate=mc.learning_rate, batch_size=mc.batch_size, pad=mc.pool)
+        return jax.tree_util.tree_map(lambda x: x[0], layers)
+
+    def fit_models(key, n_dynamics, n_reward):
+        k_pd, k_pr, k_d, k_r = jax.random.split(key, 4)
+        pool_d, pool_r = buy(k_pd, mc.pool), buy(k_pr, mc.pool)  # two separate purchases
+        dyn = train(_models.dynamics_model, k_d, pool_d, pool_d.next_states, n_dynamics)
+        rew = train(_models.reward_model, k_r, pool_r, pool_r.rewards, n_reward)
+        return dyn, rew
+
+    def model_errors(key, dyn, rew):
+        test = buy(key, n_test)
+        pred = jax.vmap(learned_dynamics, in_axes=(None, 0, 0))(dyn, test.states, test.actions)
+        eps_d = jnp.max(jnp.linalg.norm((pred - test.next_states) * w, axis=1))
+        r_hat = jax.vmap(learned_reward, in_axes=(None, 0, 0))(rew, test.states, test.actions)
+        eps_r = jnp.max(jnp.abs(r_hat - test.rewards))
+        return eps_d, eps_r
+
+    reinforce_train = _reinforce.make_train_policy(
+        learned_dynamics, learned_reward, _policies.gaussian_linear,
+        _policies.gaussian_linear_log_prob, start, horizon=H, gamma=gamma,
+        n_rollouts=pc.n_rollouts, steps=pc.steps, optimizer=pc.learning_rate, baseline="loo",
+        mask=(True, False))
+
+    def train_reinforce(key, dyn, rew, sigma):
+        return reinforce_train(dyn, rew, init_params, key, sigma)
+
+    imagine = make_rollout(learned_dynamics, learned_reward, _policies.gaussian_linear,
+                           horizon=H, gamma=gamma)
+    opt = optax.adam(pc.learning_rate)
+
+    def train_reparam(key, dyn, rew):
+        def objective(K, k):
+            k_s, k_r = jax.random.split(k)
+            traj = imagine(dyn, rew, (K, log_std), start(k_s, pc.n_rollouts), k_r)
+            return -jnp.mean(traj.returns)
+
+        def update(carry, k):
+            K, state = carry
+            loss, g = jax.value_and_grad(objective)(K, k)
+            upd, state = opt.update(g, state, K)
+            return (optax.apply_updates(K, upd), state), -loss
+
+        K0 = init_params[0]
+        (K, _), curve = jax.lax.scan(update, (K0, opt.init(K0)), jax.random.split(key, pc.steps))
+        return K, curve
+
+    true_run = make_rollout(env.dynamics, env.reward, _policies.linear, horizon=H, gamma=gamma)
+    imag_run = make_rollout(learned_dynamics, learned_reward, _policies.linear, horizon=H,
+                            gamma=gamma)
+
+    def evaluate(key, K, dyn, rew):
+        k_s, k_r = jax.random.split(key)
+        s0 = start(k_s, pc.n_eval)
+        true = true_run(env.params, env.params, K, s0, k_r)
+        imag = imag_run(dyn, rew, K, s0, k_r)
+        # model errors on the true trajectory's pairs (s_t, K s_t): what the proof uses
+        S = true.states[:, :H].reshape(-1, env.state_dim)
+        A = true.actions.reshape(-1, env.action_dim)
+        f_hat = jax.vmap(learned_dynamics, in_axes=(None, 0, 0))(dyn, S, A)
+        f = jax.vmap(env.dynamics, in_axes=(None, 0, 0))(env.params, S, A)
+        eps_d = jnp.max(jnp.linalg.norm((f_hat - f) * w, axis=1))
+        r_hat = jax.vmap(learned_reward, in_axes=(None, 0, 0))(rew, S, A)
+        eps_r = jnp.max(jnp.abs(r_hat - true.rewards.reshape(-1)))
+        # Lipschitz estimates on both trajectories and the midpoints between them
+        S_hat = imag.states[:, :H].reshape(-1, env.state_dim)
+        pts = jnp.concatenate([S, S_hat, 0.5 * (S + S_hat)])
+        lips = jax.vmap(_weighted_closed_loop, in_axes=(None, None, None, None, 0))(
+            dyn, rew, K, w, pts)
+        lip_cl, lip_rcl, lip_f, lip_r = (jnp.max(x) for x in lips)
+        lip_pi = jnp.linalg.norm(K / w[None, :], ord=2)
+        inside = jnp.all((S_hat >= data_lo) & (S_hat <= data_hi), axis=1)
+        return Evaluation(true.returns, imag.returns, eps_d, eps_r, lip_cl, lip_rcl, lip_f,
+                          lip_r, lip_pi, jnp.mean(inside))
+
+    b_fit = _batched(fit_models, rows)
+    b_err = _batched(model_errors, rows)
+    b_rf = _batched(train_reinforce, rows)
+    b_rp = _batched(train_reparam, rows)
+    b_eval = _batched(evaluate, rows)
+
+    def end_to_end(keys, n_dynamics, n_reward):
+        ks = jax.vmap(lambda k: jax.random.split(k, 5))(keys)
+        dyn, rew = b_fit(ks[:, 0], n_dynamics, n_reward)
+        eps = b_err(ks[:, 1], dyn, rew)
+        n = ks.shape[0]
+        rf = b_rf(ks[:, 2], dyn, rew, jnp.zeros((n,), jnp.float32))
+        K_rf = rf.params[0][:, -1]
+        K_rp, curve_rp = b_rp(ks[:, 3], dyn, rew)
+        return Result(eps, b_eval(ks[:, 4], K_rf, dyn, rew), b_eval(ks[:, 4], K_rp, dyn, rew),
+                      K_rf, K_rp, rf.returns, curve_rp, dyn, rew)
+
+    return Pipeline(b_fit, b_err, b_rf, b_rp, b_eval, end_to_end, init_params, task,
+                    model_config, policy_config, int(rows))
