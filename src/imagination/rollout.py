@@ -90,6 +90,7 @@ def _single_rollout(
 
     keys = jax.random.split(key, horizon)
     zero = jnp.zeros((), s0.dtype)
+    gamma = jnp.asarray(gamma, s0.dtype)
     (s_last, ret, _), (states, actions, rewards) = jax.lax.scan(
         step, (s0, zero, jnp.ones((), s0.dtype)), keys
     )
@@ -147,8 +148,9 @@ def make_rollout(
     return run
 
 
-@partial(jax.jit, static_argnames=("dynamics", "reward", "policy", "horizon", "gamma"))
+@partial(jax.jit, static_argnames=("dynamics", "reward", "policy", "horizon"))
 def _rollout_jit(dynamics, reward, policy, horizon, gamma, params, start_states, keys):
+    # gamma is traced, not static: sweeping the discount reuses one compiled rollout.
     single = partial(_single_rollout, dynamics, reward, policy, horizon, gamma)
     return jax.vmap(single, in_axes=(None, 0, 0))(params, start_states, keys)
 
@@ -179,7 +181,8 @@ def rollout(
     key:
         A PRNG key; rollout ``i`` uses the ``i``-th key of ``jax.random.split(key, batch)``.
     horizon, gamma:
-        Number of steps and discount.
+        Number of steps (static: a new horizon compiles a new rollout) and discount (traced: a
+        sweep over discounts reuses one compiled rollout).
     shard:
         Split the batch across all ``jax.devices()`` (see :func:`shard_batch`). Results are the
         same as on one device.
@@ -204,7 +207,8 @@ def rollout(
     if shard:
         start_states, keys = shard_batch(start_states, keys)
     return _rollout_jit(
-        dynamics, reward, policy, int(horizon), float(gamma), params, start_states, keys
+        dynamics, reward, policy, int(horizon), jnp.asarray(gamma, start_states.dtype), params,
+        start_states, keys
     )
 
 
