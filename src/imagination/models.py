@@ -178,7 +178,8 @@ def spectral_normalize(layers: Layers, cap: float | Array = 1.0) -> Layers:
     out = []
     for W, b in layers:
         sigma = jnp.linalg.norm(W, ord=2)
-        out.append((W * jnp.minimum(1.0, cap / sigma), b))
+        # min(1, cap / sigma) written so that cap = inf has a finite gradient (no 0 * inf)
+        out.append((W / jnp.maximum(1.0, sigma / cap), b))
     return out
 
 
