@@ -189,7 +189,7 @@ def cap_heads(params: LatentParams, cap: float | Array,
 
 
 # ----------------------------------------------------------------------------- curvature
-def step_cosines(z: Array, eps: float = 1e-8) -> Array:
+def step_cosines(z: Array, eps: float = 1e-12) -> Array:
     """Cosines between consecutive steps of trajectories.
 
     Parameters
