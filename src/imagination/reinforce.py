@@ -41,6 +41,7 @@ __all__ = [
     "noisy_labels",
     "noise_variance_term",
     "flatten_gradients",
+    "as_optimizer",
     "loo_baseline",
     "GradientSample",
     "make_gradient_sampler",
@@ -253,6 +254,21 @@ def _check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def as_optimizer(optimizer: optax.GradientTransformation | float) -> optax.GradientTransformation:
+    """An optax transformation as given, or ``optax.adam`` with a learning rate given as a number."""
+    if isinstance(optimizer, bool):
+        raise ValueError(f"optimizer must be an optax transformation or a learning rate, got {optimizer!r}")
+    if isinstance(optimizer, (int, float)):
+        if optimizer <= 0:
+            raise ValueError(f"optimizer (a learning rate) must be positive, got {optimizer!r}")
+        return optax.adam(float(optimizer))
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    raise ValueError(
+        f"optimizer must be an optax.GradientTransformation or a learning rate, got {optimizer!r}"
+    )
 
 
 def loo_baseline(G: Array) -> Array:
@@ -489,16 +505,7 @@ def make_train_policy(
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
     if isinstance(baseline, str) and baseline != "loo":
         raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
-    if isinstance(optimizer, (int, float)):
-        if optimizer <= 0:
-            raise ValueError(f"optimizer (a learning rate) must be positive, got {optimizer!r}")
-        opt = optax.adam(float(optimizer))
-    elif isinstance(optimizer, optax.GradientTransformation):
-        opt = optimizer
-    else:
-        raise ValueError(
-            f"optimizer must be an optax.GradientTransformation or a learning rate, got {optimizer!r}"
-        )
+    opt = as_optimizer(optimizer)
     sampler_fn = make_gradient_sampler(
         dynamics,
         reward,

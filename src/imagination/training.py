@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .reinforce import (flatten_gradients, noise_variance_term, noisy_labels, reinforce_gradients,
+from .reinforce import (as_optimizer, flatten_gradients, noise_variance_term, noisy_labels, reinforce_gradients,
                         rewards_to_go, step_scores)
 from .rollout import Trajectory, make_rollout
 
@@ -188,14 +188,7 @@ def make_train_levels(
     """
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(optimizer, (int, float)):
-        if optimizer <= 0:
-            raise ValueError(f"optimizer (a learning rate) must be positive, got {optimizer!r}")
-        opt = optax.adam(float(optimizer))
-    elif isinstance(optimizer, optax.GradientTransformation):
-        opt = optimizer
-    else:
-        raise ValueError(f"optimizer must be an optax transformation or a learning rate, got {optimizer!r}")
+    opt = as_optimizer(optimizer)
     estimate = make_level_estimator(
         dynamics, reward, policy, log_prob, sample_start,
         horizon=horizon, gamma=gamma, sizes=sizes,
