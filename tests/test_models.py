@@ -150,11 +150,13 @@ def test_fit_linear_model_recovers_A_B():
     np.testing.assert_allclose(W[:, :2], A_TRUE, atol=1e-4)
     np.testing.assert_allclose(W[:, 2:3], B_TRUE, atol=1e-4)
     np.testing.assert_allclose(W[:, 3], 0.0, atol=1e-4)
-    # a scalar linear target gives a one-row W and a scalar model output
+    # a scalar linear target gives a one-row W; linear_reward reads it as a scalar, linear_model
+    # as a 1-D state
     y = tr.states @ jnp.array([1.0, -2.0]) + 0.5 * tr.actions[:, 0] + 3.0
     w = models.fit_linear_model(tr.states, tr.actions, y)
     np.testing.assert_allclose(w, [[1.0, -2.0, 0.5, 3.0]], atol=1e-4)
-    assert models.linear_model(w, tr.states[0], tr.actions[0]).shape == ()
+    assert models.linear_reward(w, tr.states[0], tr.actions[0]).shape == ()
+    assert models.linear_model(w, tr.states[0], tr.actions[0]).shape == (1,)
 
 
 def test_train_dynamics_reduces_loss_and_fits_linear_system():

@@ -25,6 +25,7 @@ __all__ = [
     "dynamics_model",
     "reward_model",
     "linear_model",
+    "linear_reward",
     "fit_linear_model",
     "spectral_normalize",
     "power_iteration",
@@ -88,13 +89,17 @@ def reward_model(layers: Layers, s: Array, a: Array) -> Array:
 
 # ----------------------------------------------------------------------------- linear models
 def linear_model(W: Array, s: Array, a: Array) -> Array:
-    """Affine model ``W @ [s; a; 1]`` (engine signature); scalar when ``W`` has one row."""
-    y = W @ jnp.concatenate([s, a, jnp.ones((1,), s.dtype)])
-    return y[0] if W.shape[0] == 1 else y
+    """Affine dynamics ``W @ [s; a; 1]`` (engine signature): a vector, also for a 1-D state."""
+    return W @ jnp.concatenate([s, a, jnp.ones((1,), s.dtype)])
+
+
+def linear_reward(W: Array, s: Array, a: Array) -> Array:
+    """Affine reward ``(W @ [s; a; 1])[0]`` for a one-row ``W`` (engine signature): a scalar."""
+    return linear_model(W, s, a)[0]
 
 
 def fit_linear_model(states: Array, actions: Array, targets: Array, ridge: float = 0.0) -> Array:
-    """Least-squares fit of :func:`linear_model` to ``targets`` (next states or rewards).
+    """Least-squares fit of :func:`linear_model` / :func:`linear_reward` to ``targets`` (next states or rewards).
 
     Parameters
     ----------
