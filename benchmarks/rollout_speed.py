@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     print(f"  Python loop  {res['python_steps_per_s']:14,.0f} steps/s  -> JAX is {res['speedup_vs_python']:.0f}x")
     print(f"  roofline     {res['roofline_flops_per_s'] / 1e9:14.2f} GFLOP/s -> JAX reaches "
           f"{100 * res['fraction_of_roofline']:.0f}%")
+    print(f"  tanh alone   {res['activation_s'] * 1e3:14.1f} ms      -> JAX reaches "
+          f"{100 * res['fraction_of_matmul_tanh_floor']:.0f}% of the matmul + tanh floor")
     for row in res.get("sweep", []):
         print(f"  sweep batch {row['batch']:8d} horizon {row['horizon']:4d}: "
               f"{row['jax_steps_per_s']:14,.0f} steps/s, {100 * row['fraction_of_roofline']:.0f}% of roofline")

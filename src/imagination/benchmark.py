@@ -11,6 +11,8 @@ the same (noisy) machine.
   and scaled to the full batch.
 * ``roofline``: the same matrix multiplies back to back in one jitted ``lax.scan``, with no
   nonlinearities, concatenations or reductions: what the hardware does at best for these shapes.
+* ``activation``: the step's ``tanh`` evaluations alone. On a CPU they cost about as much as the
+  small matrix multiplies, so roofline time plus activation time is the practical floor.
 
 The command-line front end is ``benchmarks/rollout_speed.py``; chapter 1 and the performance
 appendix call :func:`measure` and :func:`sweep` directly.
@@ -126,6 +128,21 @@ def roofline_runner(params, s0, horizon):
     return lambda: run(s0, sa0)
 
 
+def activation_runner(batch, horizon):
+    """The step's ``tanh`` evaluations alone (three hidden layers of 64 per rollout and step)."""
+    x0 = jax.random.normal(jax.random.key(2), (batch, 3 * HIDDEN), jnp.float32)
+
+    @jax.jit
+    def run(x):
+        def step(c, _):
+            return jnp.tanh(c) * 0.9 + 0.01, None
+
+        c, _ = jax.lax.scan(step, x, None, length=horizon)
+        return c.sum()
+
+    return lambda: run(x0)
+
+
 # ----------------------------------------------------------------------------- measurement
 def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
             with_slow: bool = True) -> dict:
@@ -146,7 +163,9 @@ def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
     -------
     dict
         Keys ``jax_steps_per_s``, ``jax_flops_per_s``, ``roofline_flops_per_s``,
-        ``fraction_of_roofline``, ``jax_compile_s``, ``jax_run_s`` and, with ``with_slow``,
+        ``fraction_of_roofline``, ``activation_s`` (the ``tanh`` evaluations alone),
+        ``fraction_of_matmul_tanh_floor`` (roofline time plus activation time over engine time),
+        ``jax_compile_s``, ``jax_run_s`` and, with ``with_slow``,
         ``numpy_steps_per_s``, ``python_steps_per_s``, ``speedup_vs_numpy``,
         ``speedup_vs_python``.
     """
@@ -161,6 +180,7 @@ def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
 
     t_jax = time_call(jax_runner(params, s0, horizon), repeats=repeats)
     t_roof = time_call(roofline_runner(params, s0, horizon), repeats=repeats)
+    t_act = time_call(activation_runner(batch, horizon), repeats=repeats)
     out.update(jax_compile_s=t_jax.compile_s, jax_run_s=t_jax.best_s,
                jax_steps_per_s=steps / t_jax.best_s, jax_flops_per_s=flops / t_jax.best_s,
                roofline_flops_per_s=flops / t_roof.best_s)
@@ -173,6 +193,9 @@ def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
         out["speedup_vs_numpy"] = out["jax_steps_per_s"] / out["numpy_steps_per_s"]
         out["speedup_vs_python"] = out["jax_steps_per_s"] / out["python_steps_per_s"]
     out["fraction_of_roofline"] = out["jax_flops_per_s"] / out["roofline_flops_per_s"]
+    # The roofline omits the activations; matmuls plus tanh alone is the floor for this model.
+    out["activation_s"] = t_act.best_s
+    out["fraction_of_matmul_tanh_floor"] = (t_roof.best_s + t_act.best_s) / t_jax.best_s
     return out
 
 
