@@ -18,7 +18,9 @@ import csv
 import math
 import sys
 import textwrap
-from typing import Sequence
+from typing import Callable, Sequence
+
+from ._checks import number
 
 __all__ = ["main", "build_parser"]
 
@@ -66,24 +68,20 @@ def _law(text: str):
     return PowerLaw(coef, exp)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+def _float_type(positive: bool) -> Callable[[str], float]:
+    kind = "positive" if positive else "non-negative"
+
+    def convert(text: str) -> float:
+        try:
+            return number("value", text, positive=positive)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind} number, got {text!r}") from None
+
+    return convert
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return v
+_positive_float = _float_type(positive=True)
+_nonneg_float = _float_type(positive=False)
 
 
 def _add_allocate(sub) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import sympy as sp
 
 from . import bounds as _bounds
+from ._checks import number
 from .models import fit as _fit
 from .models import mlp_init as _mlp_init
 
@@ -115,26 +116,6 @@ _weights_fn = sp.lambdify(
 
 
 # ============================================================================= validation
-def _positive(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
-def _nonneg(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return v
-
-
 # ============================================================================= learning curves
 @dataclass(frozen=True)
 class PowerLaw:
@@ -158,7 +139,7 @@ class PowerLaw:
     exponent: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "coef", _positive("coef", self.coef))
+        object.__setattr__(self, "coef", number("coef", self.coef, positive=True))
         try:
             e = float(self.exponent)
         except (TypeError, ValueError):
@@ -236,10 +217,10 @@ def bound_weights(
     (weight_dynamics, weight_reward)
         ``weight_dynamics`` is ``math.inf`` when ``gamma L >= 1`` (the infinite sum diverges).
     """
-    lf = _nonneg("lip_dynamics", lip_dynamics)
-    lr = _nonneg("lip_reward", lip_reward)
-    lp = _nonneg("lip_policy", lip_policy)
-    g = _nonneg("gamma", gamma)
+    lf = number("lip_dynamics", lip_dynamics)
+    lr = number("lip_reward", lip_reward)
+    lp = number("lip_policy", lip_policy)
+    g = number("gamma", gamma)
     if not g < 1:
         raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
     w_dyn, w_rew = _weights_fn(lf, lr, lp, g)
@@ -321,11 +302,11 @@ def optimal_allocation(
     ``u``, which gives ``N_d`` and ``N_r`` to near machine precision, both computed from ``u``
     without cancellation (``x`` and ``1 - x`` are separate sigmoids).
     """
-    C_ = _positive("budget", budget)
-    cd = _positive("cost_dynamics", cost_dynamics)
-    cr = _positive("cost_reward", cost_reward)
-    wd = _positive("weight_dynamics", weight_dynamics)
-    wr = _positive("weight_reward", weight_reward)
+    C_ = number("budget", budget, positive=True)
+    cd = number("cost_dynamics", cost_dynamics, positive=True)
+    cr = number("cost_reward", cost_reward, positive=True)
+    wd = number("weight_dynamics", weight_dynamics, positive=True)
+    wr = number("weight_reward", weight_reward, positive=True)
     for name, law in (("dynamics", dynamics), ("reward", reward)):
         if not isinstance(law, PowerLaw):
             raise ValueError(f"{name} must be a PowerLaw, got {type(law).__name__}")

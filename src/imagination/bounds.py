@@ -17,6 +17,8 @@ import numbers
 import numpy as np
 import sympy as sp
 
+from ._checks import number
+
 __all__ = [
     "symbols",
     "delta_recursion_solution",
@@ -94,16 +96,6 @@ _w_r_math = sp.lambdify((gamma,), bound_weights_expr[1], "math")
 
 
 # ----------------------------------------------------------------------------- validation
-def _nonneg(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
-    if not v >= 0 or math.isnan(v):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return v
-
-
 # ----------------------------------------------------------------------------- public API
 def compounding_error_bound(eps_dynamics: float, lip: float, t):
     """Bound ``eps_d (L^t - 1)/(L - 1)`` on the state error after ``t`` imagined steps.
@@ -132,8 +124,8 @@ def compounding_error_bound(eps_dynamics: float, lip: float, t):
     >>> compounding_error_bound(0.1, 2.0, [0, 1, 2, 3])
     array([0. , 0.1, 0.3, 0.7])
     """
-    eps = _nonneg("eps_dynamics", eps_dynamics)
-    lip = _nonneg("lip", lip)
+    eps = number("eps_dynamics", eps_dynamics, finite=False)
+    lip = number("lip", lip, finite=False)
     t_arr = np.asarray(t)
     if t_arr.dtype.kind not in "iuf" or np.any(t_arr < 0) or np.any(t_arr != np.round(t_arr)):
         raise ValueError(f"t must be a non-negative integer or an array of them, got {t!r}")
@@ -191,12 +183,12 @@ def return_error_bound(
     >>> round(return_error_bound(0.1, 0.2, 0.5, 1.0, 0.5, 0.9), 4)
     6.1538
     """
-    eps_d_ = _nonneg("eps_dynamics", eps_dynamics)
-    eps_r_ = _nonneg("eps_reward", eps_reward)
-    lf = _nonneg("lip_dynamics", lip_dynamics)
-    lr = _nonneg("lip_reward", lip_reward)
-    lp = _nonneg("lip_policy", lip_policy)
-    g = _nonneg("gamma", gamma)
+    eps_d_ = number("eps_dynamics", eps_dynamics, finite=False)
+    eps_r_ = number("eps_reward", eps_reward, finite=False)
+    lf = number("lip_dynamics", lip_dynamics, finite=False)
+    lr = number("lip_reward", lip_reward, finite=False)
+    lp = number("lip_policy", lip_policy, finite=False)
+    g = number("gamma", gamma, finite=False)
     loop = lf * (1 + lp)
     if horizon is None:
         if not g < 1:

@@ -31,6 +31,8 @@ from typing import Callable, Union
 import numpy as np
 import sympy as sp
 
+from ._checks import number
+
 __all__ = [
     "symbols",
     "objective_expr",
@@ -111,20 +113,6 @@ _repeats_math = sp.lambdify((sigma0_sq, G, c_roll, V0, c_label), label_repeats_e
 
 
 # ----------------------------------------------------------------------------- validation
-def _number(name: str, value, *, positive: bool = True) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and not x > 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    if not positive and x < 0:
-        raise ValueError(f"{name} must be non-negative, got {value!r}")
-    return x
-
-
 def _cost_values(cost: Cost, x: np.ndarray) -> np.ndarray:
     """``cost(x)`` as a float64 array shaped like ``x``, checked positive and finite."""
     if callable(cost):
@@ -133,7 +121,7 @@ def _cost_values(cost: Cost, x: np.ndarray) -> np.ndarray:
         except (TypeError, ValueError) as err:
             raise ValueError(f"cost must accept a NumPy array of noise variances: {err}") from None
     else:
-        out = np.asarray(_number("cost", cost), dtype=np.float64)
+        out = np.asarray(number("cost", cost, positive=True), dtype=np.float64)
     try:
         out = np.broadcast_to(out, x.shape)
     except ValueError:
@@ -147,8 +135,8 @@ def _cost_values(cost: Cost, x: np.ndarray) -> np.ndarray:
 
 
 def _interval(v_min, v_max) -> tuple[float, float]:
-    lo = _number("v_min", v_min)
-    hi = _number("v_max", v_max)
+    lo = number("v_min", v_min, positive=True)
+    hi = number("v_max", v_max, positive=True)
     if hi < lo:
         raise ValueError(f"v_max must be >= v_min (the interval is empty), got [{lo}, {hi}]")
     return lo, hi
@@ -178,9 +166,9 @@ def gradient_variance(v, budget: float, cost: Cost, v0: float, g: float):
     float or numpy.ndarray
         Same shape as ``v``.
     """
-    budget = _number("budget", budget)
-    v0 = _number("v0", v0)
-    g = _number("g", g)
+    budget = number("budget", budget, positive=True)
+    v0 = number("v0", v0, positive=True)
+    g = number("g", g, positive=True)
     x = np.asarray(v, dtype=np.float64)
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise ValueError(f"v must be finite and non-negative, got {v!r}")
@@ -249,13 +237,13 @@ def optimal_noise_variance(
     float
         The minimising noise variance (``v_min`` when the interval is one point).
     """
-    v0 = _number("v0", v0)
-    g = _number("g", g)
+    v0 = number("v0", v0, positive=True)
+    g = number("g", g, positive=True)
     lo, hi = _interval(v_min, v_max)
     if int(grid_per_decade) != grid_per_decade or grid_per_decade < 16:
         raise ValueError(f"grid_per_decade must be an integer >= 16, got {grid_per_decade!r}")
     if not callable(cost):
-        _number("cost", cost)
+        number("cost", cost, positive=True)
         return lo  # constant price: the objective increases with v
     if lo == hi:
         _cost_values(cost, np.array([lo]))
@@ -317,9 +305,9 @@ def optimal_noise_variance_power(v0: float, g: float, p: float) -> float:
         (noise saves nothing, buy clean labels); ``math.inf`` for ``p >= 1``, where the objective
         decreases in ``v`` without end, so the noisiest labels on offer win.
     """
-    v0 = _number("v0", v0)
-    g = _number("g", g)
-    p = _number("p", p, positive=False)
+    v0 = number("v0", v0, positive=True)
+    g = number("g", g, positive=True)
+    p = number("p", p)
     if p == 0:
         return 0.0
     if p >= 1:
@@ -353,11 +341,11 @@ def optimal_label_repeats(
         ``max(1, sqrt(label_noise_var g cost_rollout / (v0 cost_label)))``. The best integer is the
         floor or the ceiling of this value (the objective is convex in ``m``).
     """
-    v0 = _number("v0", v0)
-    g = _number("g", g)
-    s2 = _number("label_noise_var", label_noise_var, positive=False)
-    cr = _number("cost_rollout", cost_rollout)
-    cl = _number("cost_label", cost_label)
+    v0 = number("v0", v0, positive=True)
+    g = number("g", g, positive=True)
+    s2 = number("label_noise_var", label_noise_var)
+    cr = number("cost_rollout", cost_rollout, positive=True)
+    cl = number("cost_label", cost_label, positive=True)
     if s2 == 0:
         return 1.0
     return max(1.0, float(_repeats_math(s2, g, cr, v0, cl)))

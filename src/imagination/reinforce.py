@@ -256,6 +256,26 @@ def _check_count(name: str, value: Any) -> int:
     return int(value)
 
 
+def _masked(tree: Any, mask: Any) -> Any:
+    """Zero the leaves of ``tree`` where the boolean pytree ``mask`` is False (``None``: all kept)."""
+    if mask is None:
+        return tree
+    return jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), tree, mask)
+
+
+def _ascent_step(opt: optax.GradientTransformation, grads: Any, opt_state: Any, params: Any,
+                 mask: Any = None) -> tuple[Any, Any]:
+    """One optax step of gradient *ascent* along ``grads``; masked-out leaves stay fixed."""
+    upd, opt_state = opt.update(_masked(jax.tree_util.tree_map(jnp.negative, grads), mask),
+                                opt_state, params)
+    return optax.apply_updates(params, _masked(upd, mask)), opt_state
+
+
+def _append_final(path: Any, last: Any) -> Any:
+    """A scanned parameter path ``(steps, ...)`` with the final parameters appended."""
+    return jax.tree_util.tree_map(lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, last)
+
+
 def as_optimizer(optimizer: optax.GradientTransformation | float) -> optax.GradientTransformation:
     """An optax transformation as given, or ``optax.adam`` with a learning rate given as a number."""
     if isinstance(optimizer, bool):
@@ -528,22 +548,14 @@ def make_train_policy(
         def update(carry, k):
             p, state = carry
             est = sampler_fn(dyn_params, rew_params, p, k, sigma, label_params)
-            g = jax.tree_util.tree_map(lambda x: -jnp.mean(x, axis=0), est.grads)
-            if mask is not None:
-                g = jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), g, mask)
-            upd, state = opt.update(g, state, p)
-            if mask is not None:
-                upd = jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), upd, mask)
-            p_new = optax.apply_updates(p, upd)
+            g = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), est.grads)
+            p_new, state = _ascent_step(opt, g, state, p, mask)
             return (p_new, state), (p, jnp.mean(est.returns), jnp.mean(est.label_returns))
 
         (p_last, _), (path, rets, lrets) = jax.lax.scan(
             update, (pol_params, opt_state), jax.random.split(key, steps)
         )
-        path = jax.tree_util.tree_map(
-            lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, p_last
-        )
-        return TrainResult(path, rets, lrets)
+        return TrainResult(_append_final(path, p_last), rets, lrets)
 
     return train
 

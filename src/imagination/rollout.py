@@ -80,6 +80,7 @@ def _single_rollout(
     key: Array,
 ) -> Trajectory:
     dyn_p, rew_p, pol_p = params
+    gamma = jnp.asarray(gamma, s0.dtype)
 
     def step(carry, key_t):
         s, ret, disc = carry
@@ -90,7 +91,6 @@ def _single_rollout(
 
     keys = jax.random.split(key, horizon)
     zero = jnp.zeros((), s0.dtype)
-    gamma = jnp.asarray(gamma, s0.dtype)
     (s_last, ret, _), (states, actions, rewards) = jax.lax.scan(
         step, (s0, zero, jnp.ones((), s0.dtype)), keys
     )
@@ -103,6 +103,20 @@ def _check(horizon: int, gamma: float) -> None:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
     if not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+
+
+def _starts_and_keys(start_states: Array, key: Array) -> tuple[Array, Array]:
+    """The ``(batch, state_dim)`` start states and one PRNG key per rollout."""
+    start_states = jnp.asarray(start_states)
+    if start_states.ndim != 2:
+        raise ValueError(
+            f"start_states must have shape (batch, state_dim), got {start_states.shape}"
+        )
+    return start_states, jax.random.split(key, start_states.shape[0])
+
+
+def _batched(single: Callable[..., Trajectory], params, start_states, keys) -> Trajectory:
+    return jax.vmap(single, in_axes=(None, 0, 0))(params, start_states, keys)
 
 
 def make_rollout(
@@ -136,14 +150,8 @@ def make_rollout(
 
     @jax.jit
     def run(dynamics_params, reward_params, policy_params, start_states, key):
-        start_states = jnp.asarray(start_states)
-        if start_states.ndim != 2:
-            raise ValueError(
-                f"start_states must have shape (batch, state_dim), got {start_states.shape}"
-            )
-        keys = jax.random.split(key, start_states.shape[0])
-        params = (dynamics_params, reward_params, policy_params)
-        return jax.vmap(single, in_axes=(None, 0, 0))(params, start_states, keys)
+        start_states, keys = _starts_and_keys(start_states, key)
+        return _batched(single, (dynamics_params, reward_params, policy_params), start_states, keys)
 
     return run
 
@@ -151,8 +159,8 @@ def make_rollout(
 @partial(jax.jit, static_argnames=("dynamics", "reward", "policy", "horizon"))
 def _rollout_jit(dynamics, reward, policy, horizon, gamma, params, start_states, keys):
     # gamma is traced, not static: sweeping the discount reuses one compiled rollout.
-    single = partial(_single_rollout, dynamics, reward, policy, horizon, gamma)
-    return jax.vmap(single, in_axes=(None, 0, 0))(params, start_states, keys)
+    return _batched(partial(_single_rollout, dynamics, reward, policy, horizon, gamma), params,
+                    start_states, keys)
 
 
 def rollout(
@@ -198,12 +206,7 @@ def rollout(
     (4, 11, 2)
     """
     _check(horizon, gamma)
-    start_states = jnp.asarray(start_states)
-    if start_states.ndim != 2:
-        raise ValueError(
-            f"start_states must have shape (batch, state_dim), got {start_states.shape}"
-        )
-    keys = jax.random.split(key, start_states.shape[0])
+    start_states, keys = _starts_and_keys(start_states, key)
     if shard:
         start_states, keys = shard_batch(start_states, keys)
     return _rollout_jit(

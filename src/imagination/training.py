@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .reinforce import (as_optimizer, flatten_gradients, noise_variance_term, noisy_labels, reinforce_gradients,
-                        rewards_to_go, step_scores)
+from .reinforce import (_append_final, _ascent_step, as_optimizer, flatten_gradients,
+                        noise_variance_term, noisy_labels, reinforce_gradients, rewards_to_go,
+                        step_scores)
 from .rollout import Trajectory, make_rollout
 
 __all__ = ["LevelBatch", "make_level_estimator", "make_train_levels", "PilotStats", "make_pilot"]
@@ -195,11 +196,6 @@ def make_train_levels(
     )
     n_levels = len(_sizes(sizes))
 
-    def frozen(tree):
-        if mask is None:
-            return tree
-        return jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), tree, mask)
-
     @jax.jit
     def train(dyn_params, rew_params, pol_params, key, sigmas):
         params = jax.tree_util.tree_map(
@@ -210,14 +206,11 @@ def make_train_levels(
         def update(carry, k):
             p, s = carry
             g = estimate(dyn_params, rew_params, p, k, sigmas).grads
-            upd, s = opt.update(frozen(jax.tree_util.tree_map(jnp.negative, g)), s, p)
-            p_new = optax.apply_updates(p, frozen(upd))
+            p_new, s = _ascent_step(opt, g, s, p, mask)
             return (p_new, s), p
 
         (last, _), path = jax.lax.scan(update, (params, state), jax.random.split(key, steps))
-        return jax.tree_util.tree_map(
-            lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, last
-        )
+        return _append_final(path, last)
 
     return train
 
