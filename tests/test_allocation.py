@@ -60,15 +60,22 @@ def test_fit_power_law_least_squares_in_log_space():
     n = np.geomspace(10, 1e4, 12)
     err = 2.0 * n**-0.7 * np.exp(0.1 * rng.standard_normal(n.size))
     law = fit_power_law(n, err)
-    slope, icpt = np.linalg.lstsq(np.c_[np.log(n), np.ones(n.size)], np.log(err), rcond=None)[0]
+    slope, icpt = np.linalg.lstsq(
+        np.c_[np.log(n), np.ones(n.size)], np.log(err), rcond=None
+    )[0]
     assert law.exponent == pytest.approx(-slope, rel=1e-10)
     assert law.coef == pytest.approx(math.exp(icpt), rel=1e-10)
 
 
 @pytest.mark.parametrize(
     "n, err, match",
-    [([10.0], [1.0], "two points"), ([1, 2, 3], [1, 2], "same length"),
-     ([1, -2], [1, 2], "n must"), ([1, 2], [0, 2], "err must"), ([5, 5], [1, 2], "different")],
+    [
+        ([10.0], [1.0], "two points"),
+        ([1, 2, 3], [1, 2], "same length"),
+        ([1, -2], [1, 2], "n must"),
+        ([1, 2], [0, 2], "err must"),
+        ([5, 5], [1, 2], "different"),
+    ],
 )
 def test_fit_power_law_bad_input(n, err, match):
     with pytest.raises(ValueError, match=match):
@@ -81,8 +88,12 @@ def test_bound_weights_match_bounds_module():
     w_d, w_r = bound_weights(lf, lr, lp, g)
     assert w_r == pytest.approx(1 / (1 - g))
     # the bound is linear in the two errors: its values at unit errors are the weights
-    assert w_d == pytest.approx(bounds.return_error_bound(1.0, 0.0, lf, lr, lp, g), rel=1e-12)
-    assert w_r == pytest.approx(bounds.return_error_bound(0.0, 1.0, lf, lr, lp, g), rel=1e-12)
+    assert w_d == pytest.approx(
+        bounds.return_error_bound(1.0, 0.0, lf, lr, lp, g), rel=1e-12
+    )
+    assert w_r == pytest.approx(
+        bounds.return_error_bound(0.0, 1.0, lf, lr, lp, g), rel=1e-12
+    )
 
 
 def test_bound_weights_infinite_and_bad_input():
@@ -112,8 +123,9 @@ def _brute(C, d, r, cd, cr, wd, wr):
 
     def F(v):
         xx, yy = 1 / (1 + mp.exp(-v)), 1 / (1 + mp.exp(v))
-        return (wdm * d.coef * (Cm * xx / cdm) ** -mp.mpf(d.exponent)
-                + wrm * r.coef * (Cm * yy / crm) ** -mp.mpf(r.exponent))
+        return wdm * d.coef * (Cm * xx / cdm) ** -mp.mpf(
+            d.exponent
+        ) + wrm * r.coef * (Cm * yy / crm) ** -mp.mpf(r.exponent)
 
     lo, hi = mp.mpf(u[max(i - 1, 0)]), mp.mpf(u[min(i + 1, u.size - 1)])
     g = (mp.sqrt(5) - 1) / 2
@@ -129,7 +141,11 @@ def _brute(C, d, r, cd, cr, wd, wr):
             b = lo + g * (hi - lo)
             fb = F(b)
     v = (lo + hi) / 2
-    return (float(Cm / cdm / (1 + mp.exp(-v))), float(Cm / crm / (1 + mp.exp(v))), float(F(v)))
+    return (
+        float(Cm / cdm / (1 + mp.exp(-v))),
+        float(Cm / crm / (1 + mp.exp(v))),
+        float(F(v)),
+    )
 
 
 def _random_case(rng, equal=False):
@@ -148,19 +164,35 @@ def _random_case(rng, equal=False):
 def test_optimal_allocation_matches_brute_force(seed):
     rng = np.random.default_rng(seed)
     C, d, r, cd, cr, wd, wr = _random_case(rng, equal=(seed % 4 == 0))
-    got = optimal_allocation(C, d, r, cost_dynamics=cd, cost_reward=cr,
-                             weight_dynamics=wd, weight_reward=wr)
+    got = optimal_allocation(
+        C,
+        d,
+        r,
+        cost_dynamics=cd,
+        cost_reward=cr,
+        weight_dynamics=wd,
+        weight_reward=wr,
+    )
     nd, nr, fb = _brute(C, d, r, cd, cr, wd, wr)
     assert got.n_dynamics == pytest.approx(nd, rel=1e-6)
     assert got.n_reward == pytest.approx(nr, rel=1e-6)
     assert got.bound == pytest.approx(fb, rel=1e-9)
-    assert cd * got.n_dynamics + cr * got.n_reward == pytest.approx(C, rel=1e-12)
+    assert cd * got.n_dynamics + cr * got.n_reward == pytest.approx(
+        C, rel=1e-12
+    )
 
 
-@pytest.mark.parametrize("corner", [
-    (1e1, 1e-4, 1e4, 0.05, 2.0), (1e8, 1e4, 1e-4, 2.0, 0.05), (1e8, 1e-4, 1e-4, 0.05, 0.05),
-    (1e1, 1e4, 1e4, 2.0, 2.0), (1e1, 1e4, 1e-4, 0.05, 2.0), (1e8, 1e-4, 1e4, 2.0, 0.05),
-])
+@pytest.mark.parametrize(
+    "corner",
+    [
+        (1e1, 1e-4, 1e4, 0.05, 2.0),
+        (1e8, 1e4, 1e-4, 2.0, 0.05),
+        (1e8, 1e-4, 1e-4, 0.05, 0.05),
+        (1e1, 1e4, 1e4, 2.0, 2.0),
+        (1e1, 1e4, 1e-4, 0.05, 2.0),
+        (1e8, 1e-4, 1e4, 2.0, 0.05),
+    ],
+)
 def test_optimal_allocation_extreme_corners(corner):
     C, cd, cr, al_, be_ = corner
     d, r = PowerLaw(1.0, al_), PowerLaw(1.0, be_)
@@ -172,11 +204,20 @@ def test_optimal_allocation_extreme_corners(corner):
 
 def test_equal_exponent_closed_form_agrees_with_root_finding():
     d, r = PowerLaw(2.0, 0.5), PowerLaw(0.7, 0.5)
-    closed = optimal_allocation(1e4, d, r, cost_reward=3.0, weight_dynamics=5.0)
-    nearly = optimal_allocation(1e4, d, PowerLaw(0.7, 0.5 * (1 + 1e-12)), cost_reward=3.0,
-                                weight_dynamics=5.0)
+    closed = optimal_allocation(
+        1e4, d, r, cost_reward=3.0, weight_dynamics=5.0
+    )
+    nearly = optimal_allocation(
+        1e4,
+        d,
+        PowerLaw(0.7, 0.5 * (1 + 1e-12)),
+        cost_reward=3.0,
+        weight_dynamics=5.0,
+    )
     assert closed.n_dynamics == pytest.approx(nearly.n_dynamics, rel=1e-8)
-    assert closed.ratio == pytest.approx((5 * 2.0 * 3.0 / 0.7) ** (1 / 1.5), rel=1e-12)
+    assert closed.ratio == pytest.approx(
+        (5 * 2.0 * 3.0 / 0.7) ** (1 / 1.5), rel=1e-12
+    )
 
 
 def test_allocation_is_a_minimum_along_the_budget_line():
@@ -194,22 +235,35 @@ def test_comparative_statics():
     assert base == pytest.approx(1.0)
     assert optimal_allocation(1e4, d, r, weight_dynamics=4.0).ratio > base
     assert optimal_allocation(1e4, d, r, cost_dynamics=4.0).ratio < base
-    assert optimal_allocation(1e4, PowerLaw(1.0, 0.8), r).ratio < base  # faster dynamics learner
+    assert (
+        optimal_allocation(1e4, PowerLaw(1.0, 0.8), r).ratio < base
+    )  # faster dynamics learner
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(budget=0.0), "budget"), (dict(budget=-1.0), "budget"),
-    (dict(cost_dynamics=0.0), "cost_dynamics"), (dict(cost_reward=-2.0), "cost_reward"),
-    (dict(weight_dynamics=0.0), "weight_dynamics"), (dict(weight_reward=math.inf), "weight_reward"),
-    (dict(dynamics=PowerLaw(1.0, -0.2)), "dynamics exponent"),
-    (dict(reward=PowerLaw(1.0, 0.0)), "reward exponent"), (dict(reward=(1.0, 0.5)), "reward"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(budget=0.0), "budget"),
+        (dict(budget=-1.0), "budget"),
+        (dict(cost_dynamics=0.0), "cost_dynamics"),
+        (dict(cost_reward=-2.0), "cost_reward"),
+        (dict(weight_dynamics=0.0), "weight_dynamics"),
+        (dict(weight_reward=math.inf), "weight_reward"),
+        (dict(dynamics=PowerLaw(1.0, -0.2)), "dynamics exponent"),
+        (dict(reward=PowerLaw(1.0, 0.0)), "reward exponent"),
+        (dict(reward=(1.0, 0.5)), "reward"),
+    ],
+)
 def test_optimal_allocation_bad_input(kwargs, match):
-    args = dict(budget=100.0, dynamics=PowerLaw(1.0, 0.5), reward=PowerLaw(1.0, 0.5))
+    args = dict(
+        budget=100.0, dynamics=PowerLaw(1.0, 0.5), reward=PowerLaw(1.0, 0.5)
+    )
     args.update(kwargs)
     budget = args.pop("budget")
     with pytest.raises(ValueError, match=match):
-        optimal_allocation(budget, args.pop("dynamics"), args.pop("reward"), **args)
+        optimal_allocation(
+            budget, args.pop("dynamics"), args.pop("reward"), **args
+        )
 
 
 # ----------------------------------------------------------------------------- JAX helper
@@ -223,15 +277,35 @@ def test_train_on_subsets_uses_only_the_first_n_rows():
     s = jax.random.normal(key, (64, 2))
     a = jax.random.normal(jax.random.key(1), (64, 1))
     y = jnp.sum(s, axis=1) + a[:, 0]
-    y_poisoned = y.at[8:].set(100.0)  # rows beyond n = 8 must never be seen by that model
-    layers = al.train_on_subsets(models.reward_model, key, s, a, y_poisoned, jnp.array([8, 64]),
-                                 hidden=(8,), steps=400, batch_size=8, learning_rate=1e-2)
+    y_poisoned = y.at[8:].set(
+        100.0
+    )  # rows beyond n = 8 must never be seen by that model
+    layers = al.train_on_subsets(
+        models.reward_model,
+        key,
+        s,
+        a,
+        y_poisoned,
+        jnp.array([8, 64]),
+        hidden=(8,),
+        steps=400,
+        batch_size=8,
+        learning_rate=1e-2,
+    )
     assert layers[0][0].shape == (2, 8, 3)
     small = jax.tree_util.tree_map(lambda x: x[0], layers)
     big = jax.tree_util.tree_map(lambda x: x[1], layers)
-    pred_small = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(small, s[:8], a[:8])
-    pred_big = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(big, s[:8], a[:8])
+    pred_small = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(
+        small, s[:8], a[:8]
+    )
+    pred_big = jax.vmap(models.reward_model, in_axes=(None, 0, 0))(
+        big, s[:8], a[:8]
+    )
     assert float(jnp.max(jnp.abs(pred_small - y[:8]))) < 1.0
-    assert float(jnp.mean(pred_big)) > 10.0  # the full-pool model did see the poisoned labels
+    assert (
+        float(jnp.mean(pred_big)) > 10.0
+    )  # the full-pool model did see the poisoned labels
     with pytest.raises(ValueError, match="pad"):
-        al.train_on_subsets(models.reward_model, key, s, a, y, jnp.array([8]), pad=65)
+        al.train_on_subsets(
+            models.reward_model, key, s, a, y, jnp.array([8]), pad=65
+        )

@@ -10,30 +10,63 @@ from imagination import bounds, models, policies, rollout
 
 
 def _tight_gap(ts, horizon, gamma):
-    true = rollout.rollout(at.affine_dynamics, at.affine_reward, policies.linear,
-                           (ts.true_dynamics, ts.true_reward, ts.policy), jnp.asarray([[0.3], [-1.0]]),
-                           jax.random.key(0), horizon=horizon)
-    imag = rollout.rollout(at.affine_dynamics, at.affine_reward, policies.linear,
-                           (ts.model_dynamics, ts.model_reward, ts.policy), jnp.asarray([[0.3], [-1.0]]),
-                           jax.random.key(0), horizon=horizon)
+    true = rollout.rollout(
+        at.affine_dynamics,
+        at.affine_reward,
+        policies.linear,
+        (ts.true_dynamics, ts.true_reward, ts.policy),
+        jnp.asarray([[0.3], [-1.0]]),
+        jax.random.key(0),
+        horizon=horizon,
+    )
+    imag = rollout.rollout(
+        at.affine_dynamics,
+        at.affine_reward,
+        policies.linear,
+        (ts.model_dynamics, ts.model_reward, ts.policy),
+        jnp.asarray([[0.3], [-1.0]]),
+        jax.random.key(0),
+        horizon=horizon,
+    )
     disc = gamma ** np.arange(horizon)
-    gap = (np.asarray(imag.rewards, np.float64) - np.asarray(true.rewards, np.float64)) @ disc
+    gap = (
+        np.asarray(imag.rewards, np.float64)
+        - np.asarray(true.rewards, np.float64)
+    ) @ disc
     return gap, true, imag
 
 
-@pytest.mark.parametrize("p,k,l,gamma,horizon", [(0.9, 0.2, 0.5, 0.9, 60), (0.5, 1.0, 2.0, 0.7, 30),
-                                                 (1.0, 0.0001, 1.0, 1.0, 20)])
+@pytest.mark.parametrize(
+    "p,k,l,gamma,horizon",
+    [
+        (0.9, 0.2, 0.5, 0.9, 60),
+        (0.5, 1.0, 2.0, 0.7, 30),
+        (1.0, 0.0001, 1.0, 1.0, 20),
+    ],
+)
 def test_tight_system_attains_the_bound(p, k, l, gamma, horizon):
     ts = at.tight_system(p, k, l, eps_d=0.01, eps_r=0.02)
     gap, true, imag = _tight_gap(ts, horizon, gamma)
-    bound = bounds.return_error_bound(ts.eps_dynamics, ts.eps_reward, ts.lip_dynamics, ts.lip_reward,
-                                      ts.lip_policy, gamma, horizon=horizon)
+    bound = bounds.return_error_bound(
+        ts.eps_dynamics,
+        ts.eps_reward,
+        ts.lip_dynamics,
+        ts.lip_reward,
+        ts.lip_policy,
+        gamma,
+        horizon=horizon,
+    )
     # equality, up to float32 rounding of the rollouts (relative 1e-5 over <= 60 steps)
     np.testing.assert_allclose(gap, bound, rtol=1e-4)
     delta = np.abs(np.asarray(imag.states - true.states))[..., 0]
-    comp = bounds.compounding_error_bound(ts.eps_dynamics, ts.lip_dynamics * (1 + ts.lip_policy),
-                                          np.arange(horizon + 1))
-    np.testing.assert_allclose(delta, np.broadcast_to(comp, delta.shape), rtol=1e-4, atol=1e-7)
+    comp = bounds.compounding_error_bound(
+        ts.eps_dynamics,
+        ts.lip_dynamics * (1 + ts.lip_policy),
+        np.arange(horizon + 1),
+    )
+    np.testing.assert_allclose(
+        delta, np.broadcast_to(comp, delta.shape), rtol=1e-4, atol=1e-7
+    )
 
 
 def test_tight_system_validation():
@@ -49,11 +82,17 @@ def test_partial_returns_against_numpy():
     rng = np.random.default_rng(0)
     r = rng.normal(size=(5, 12)).astype(np.float32)
     gammas, hs = np.array([0.0, 0.5, 1.0]), np.array([1, 4, 12])
-    out = np.asarray(at.partial_returns(jnp.asarray(r), jnp.asarray(gammas), jnp.asarray(hs)))
+    out = np.asarray(
+        at.partial_returns(
+            jnp.asarray(r), jnp.asarray(gammas), jnp.asarray(hs)
+        )
+    )
     assert out.shape == (3, 3, 5)
     for i, g in enumerate(gammas):
         for j, h in enumerate(hs):
-            np.testing.assert_allclose(out[i, j], r[:, :h] @ (g ** np.arange(h)), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                out[i, j], r[:, :h] @ (g ** np.arange(h)), rtol=1e-5, atol=1e-6
+            )
 
 
 def test_clipped_linear_saturates():
@@ -66,15 +105,34 @@ def test_clipped_linear_saturates():
 
 def test_state_errors_zero_for_the_truth_and_positive_for_a_model():
     setup = at.pendulum_setup()
-    s0 = at.sample_box(jax.random.key(0), 16, setup.start_low, setup.start_high)
+    s0 = at.sample_box(
+        jax.random.key(0), 16, setup.start_low, setup.start_high
+    )
     env = setup.env
-    same = at.state_errors(env.dynamics, env.params, env.dynamics, env.params, at.clipped_linear,
-                           setup.policy_params, s0, jax.random.key(1), horizon=5)
+    same = at.state_errors(
+        env.dynamics,
+        env.params,
+        env.dynamics,
+        env.params,
+        at.clipped_linear,
+        setup.policy_params,
+        s0,
+        jax.random.key(1),
+        horizon=5,
+    )
     assert same.errors.shape == (16, 6)
     assert float(jnp.max(same.errors)) == 0.0
-    shifted = at.state_errors(env.dynamics, env.params, at.affine_dynamics,
-                              (jnp.float32(1.0), jnp.float32(0.01)), at.clipped_linear,
-                              setup.policy_params, s0, jax.random.key(1), horizon=5)
+    shifted = at.state_errors(
+        env.dynamics,
+        env.params,
+        at.affine_dynamics,
+        (jnp.float32(1.0), jnp.float32(0.01)),
+        at.clipped_linear,
+        setup.policy_params,
+        s0,
+        jax.random.key(1),
+        horizon=5,
+    )
     assert float(jnp.min(shifted.errors[:, 1:])) > 0
     assert np.all(np.asarray(shifted.errors[:, 0]) == 0)
 
@@ -82,12 +140,22 @@ def test_state_errors_zero_for_the_truth_and_positive_for_a_model():
 def test_pendulum_setup_stabilises_from_the_start_box():
     setup = at.pendulum_setup()
     env = setup.env
-    s0 = at.sample_box(jax.random.key(0), 512, setup.start_low, setup.start_high)
-    traj = rollout.rollout(env.dynamics, env.reward, at.clipped_linear,
-                           (env.params, env.params, setup.policy_params), s0, jax.random.key(1),
-                           horizon=100)
+    s0 = at.sample_box(
+        jax.random.key(0), 512, setup.start_low, setup.start_high
+    )
+    traj = rollout.rollout(
+        env.dynamics,
+        env.reward,
+        at.clipped_linear,
+        (env.params, env.params, setup.policy_params),
+        s0,
+        jax.random.key(1),
+        horizon=100,
+    )
     states = np.asarray(traj.states)
-    assert np.all(np.abs(states) <= np.asarray(setup.data_high))  # stays in the data box
+    assert np.all(
+        np.abs(states) <= np.asarray(setup.data_high)
+    )  # stays in the data box
     assert np.max(np.abs(states[:, -1])) < 1e-2  # and converges upright
     assert setup.lip_policy == pytest.approx(np.hypot(7.0, 1.5), rel=1e-6)
 
@@ -108,9 +176,17 @@ def test_closed_loop_lipschitz_not_above_crude_constant():
     W = jnp.concatenate([A, B, jnp.zeros((2, 1))], axis=1)
     K = jnp.asarray([[-7.0, -1.5]])
     states = jax.random.normal(jax.random.key(0), (8, 2))
-    got = float(at.closed_loop_lipschitz_lower(models.linear_model, W, policies.linear, K, states))
-    assert got == pytest.approx(float(np.linalg.norm(np.asarray(A + B @ K), 2)), rel=1e-5)
-    crude = max(np.linalg.norm(A, 2), np.linalg.norm(B, 2)) * (1 + np.linalg.norm(K, 2))
+    got = float(
+        at.closed_loop_lipschitz_lower(
+            models.linear_model, W, policies.linear, K, states
+        )
+    )
+    assert got == pytest.approx(
+        float(np.linalg.norm(np.asarray(A + B @ K), 2)), rel=1e-5
+    )
+    crude = max(np.linalg.norm(A, 2), np.linalg.norm(B, 2)) * (
+        1 + np.linalg.norm(K, 2)
+    )
     assert got < crude
 
 
@@ -119,10 +195,24 @@ def test_attribution_rollouts_shapes_and_identities():
     env = setup.env
     s0 = at.sample_box(jax.random.key(0), 8, setup.start_low, setup.start_high)
     # with the true functions as "models" every combination must agree exactly
-    out = at.attribution_rollouts(env.dynamics, env.params, env.reward, env.params, env.dynamics,
-                                 env.params, env.reward, env.params, at.clipped_linear,
-                                 setup.policy_params, s0, jax.random.key(1), horizon=7)
+    out = at.attribution_rollouts(
+        env.dynamics,
+        env.params,
+        env.reward,
+        env.params,
+        env.dynamics,
+        env.params,
+        env.reward,
+        env.params,
+        at.clipped_linear,
+        setup.policy_params,
+        s0,
+        jax.random.key(1),
+        horizon=7,
+    )
     assert set(out) == {"true", "reward", "dynamics", "both"}
     for v in out.values():
         assert v.rewards.shape == (8, 7) and v.states.shape == (8, 8, 2)
-        np.testing.assert_array_equal(np.asarray(v.rewards), np.asarray(out["true"].rewards))
+        np.testing.assert_array_equal(
+            np.asarray(v.rewards), np.asarray(out["true"].rewards)
+        )

@@ -25,14 +25,26 @@ def test_contenders_compute_the_same_returns():
 
 def test_measure_reports_consistent_ratios():
     r = benchmark.measure(64, 3, repeats=1, python_subset=2)
-    assert r["speedup_vs_numpy"] == pytest.approx(r["jax_steps_per_s"] / r["numpy_steps_per_s"])
+    assert r["speedup_vs_numpy"] == pytest.approx(
+        r["jax_steps_per_s"] / r["numpy_steps_per_s"]
+    )
     assert r["jax_flops_per_s"] == pytest.approx(
-        benchmark.flops_per_step(64) * 3 / r["jax_run_s"])
+        benchmark.flops_per_step(64) * 3 / r["jax_run_s"]
+    )
     with pytest.raises(ValueError, match="batch"):
         benchmark.measure(0, 3)
 
 
 def test_cli_rejects_bad_sizes():
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rollout_speed.py"), "--batch", "0"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "rollout_speed.py"),
+            "--batch",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "must be positive" in res.stderr

@@ -22,7 +22,9 @@ def brute_force_min(v0, g, cost, lo, hi, n=1_000_001, extra=()):
     neighbours, so that a price tier starting exactly at a threshold is found)."""
     x = np.geomspace(lo, hi, n)
     extra = np.asarray(extra, dtype=np.float64)
-    extra = np.concatenate([extra, np.nextafter(extra, np.inf), np.nextafter(extra, -np.inf)])
+    extra = np.concatenate(
+        [extra, np.nextafter(extra, np.inf), np.nextafter(extra, -np.inf)]
+    )
     extra = extra[(extra >= lo) & (extra <= hi)]
     x = np.concatenate([x, extra, [lo, hi]])
     return float(np.min(objective(x, v0, g, cost)))
@@ -53,7 +55,9 @@ def test_power_closed_form_is_derived():
     lhs = budget.noise_share_expr.subs(v, budget.power_optimum_expr)
     assert sp.simplify(lhs - p) == 0
     # and it is a minimum for 0 < p < 1
-    d2 = sp.diff(budget.power_objective_expr, v, 2).subs(v, budget.power_optimum_expr)
+    d2 = sp.diff(budget.power_objective_expr, v, 2).subs(
+        v, budget.power_optimum_expr
+    )
     val = d2.subs({V0: 1.3, G: 0.7, k: 2.0, p: sp.Rational(3, 10)})
     assert float(val) > 0
 
@@ -69,7 +73,12 @@ def test_elasticity_condition_is_the_log_derivative():
 
 def test_label_repeats_closed_form():
     s2, cr, cl, m = S["sigma0_sq"], S["c_roll"], S["c_label"], S["m"]
-    assert sp.simplify(budget.label_repeats_expr - sp.sqrt(s2 * G * cr / (V0 * cl))) == 0
+    assert (
+        sp.simplify(
+            budget.label_repeats_expr - sp.sqrt(s2 * G * cr / (V0 * cl))
+        )
+        == 0
+    )
     d2 = sp.diff(budget.label_objective_expr, m, 2)
     assert sp.simplify(d2 - 2 * s2 * G * cr / m**3) == 0  # convex in m
 
@@ -77,10 +86,18 @@ def test_label_repeats_closed_form():
 # ----------------------------------------------------------------------------- gradient_variance
 def test_gradient_variance_formula_and_shape():
     x = np.array([0.0, 0.5, 2.0])
-    out = budget.gradient_variance(x, 10.0, lambda u: 1.0 / (1.0 + u), 2.0, 3.0)
-    np.testing.assert_allclose(out, (2.0 + 3.0 * x) / (1.0 + x) / 10.0, rtol=1e-12)
-    assert isinstance(budget.gradient_variance(0.5, 10.0, 2.0, 2.0, 3.0), float)
-    assert budget.gradient_variance(0.5, 10.0, 2.0, 2.0, 3.0) == pytest.approx(3.5 * 2 / 10)
+    out = budget.gradient_variance(
+        x, 10.0, lambda u: 1.0 / (1.0 + u), 2.0, 3.0
+    )
+    np.testing.assert_allclose(
+        out, (2.0 + 3.0 * x) / (1.0 + x) / 10.0, rtol=1e-12
+    )
+    assert isinstance(
+        budget.gradient_variance(0.5, 10.0, 2.0, 2.0, 3.0), float
+    )
+    assert budget.gradient_variance(0.5, 10.0, 2.0, 2.0, 3.0) == pytest.approx(
+        3.5 * 2 / 10
+    )
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -90,7 +107,9 @@ def test_power_cost_numeric_matches_closed_form(pp, v0, g):
     vstar = budget.optimal_noise_variance_power(v0, g, pp)
     assert vstar == pytest.approx(pp * v0 / ((1 - pp) * g), rel=1e-12)
     lo, hi = vstar / 1e3, vstar * 1e3
-    vs, _, _ = check_against_brute_force(v0, g, lambda x: 2.5 * x ** (-pp), lo, hi)
+    vs, _, _ = check_against_brute_force(
+        v0, g, lambda x: 2.5 * x ** (-pp), lo, hi
+    )
     assert vs == pytest.approx(vstar, rel=1e-5)
 
 
@@ -100,12 +119,22 @@ def test_power_cost_edges():
     assert budget.optimal_noise_variance_power(1.0, 2.0, 3.0) == math.inf
     # the numerical search agrees: p = 0 -> cleanest on offer, p >= 1 -> noisiest on offer
     lo, hi = 1e-3, 1e2
-    assert budget.optimal_noise_variance(1.0, 2.0, lambda x: np.ones_like(x), lo, hi) == lo
+    assert (
+        budget.optimal_noise_variance(
+            1.0, 2.0, lambda x: np.ones_like(x), lo, hi
+        )
+        == lo
+    )
     assert budget.optimal_noise_variance(1.0, 2.0, 4.0, lo, hi) == lo
     for pp in (1.0, 1.5):
-        assert budget.optimal_noise_variance(1.0, 2.0, lambda x: x ** (-pp), lo, hi) == pytest.approx(hi)
+        assert budget.optimal_noise_variance(
+            1.0, 2.0, lambda x: x ** (-pp), lo, hi
+        ) == pytest.approx(hi)
     # a one-point interval
-    assert budget.optimal_noise_variance(1.0, 2.0, lambda x: x**-0.5, 0.3, 0.3) == 0.3
+    assert (
+        budget.optimal_noise_variance(1.0, 2.0, lambda x: x**-0.5, 0.3, 0.3)
+        == 0.3
+    )
 
 
 def test_label_repeats_matches_brute_force():
@@ -117,15 +146,21 @@ def test_label_repeats_matches_brute_force():
         f = (v0 + s2 * g / m) * (cr + m * cl)
         m_bf = m[np.argmin(f)]
         assert mstar == pytest.approx(max(1.0, m_bf), rel=1e-3)
-        assert mstar == pytest.approx(max(1.0, math.sqrt(s2 * g * cr / (v0 * cl))), rel=1e-12)
+        assert mstar == pytest.approx(
+            max(1.0, math.sqrt(s2 * g * cr / (v0 * cl))), rel=1e-12
+        )
     assert budget.optimal_label_repeats(1.0, 1.0, 0.0, 1.0, 1.0) == 1.0
-    assert budget.optimal_label_repeats(1.0, 1.0, 1e-4, 1.0, 1.0) == 1.0  # clamped at one label
+    assert (
+        budget.optimal_label_repeats(1.0, 1.0, 1e-4, 1.0, 1.0) == 1.0
+    )  # clamped at one label
 
 
 # ----------------------------------------------------------------------------- brute force
 def test_step_cost_simple():
     cost = tiers([0.1, 1.0, 10.0], [8.0, 4.0, 2.0, 1.0])
-    vs, ours, bf = check_against_brute_force(1.0, 1.0, cost, 1e-3, 1e2, extra=[0.1, 1.0, 10.0])
+    vs, ours, bf = check_against_brute_force(
+        1.0, 1.0, cost, 1e-3, 1e2, extra=[0.1, 1.0, 10.0]
+    )
     # objective at the tier starts: 8*1.001 (v_min), 4*1.1, 2*2, 1*11 -> the tier starting at 1
     assert vs == pytest.approx(1.0, rel=1e-12)
 
@@ -136,19 +171,27 @@ def test_random_step_costs(closed_left):
     for _ in range(15):
         n_t = rng.integers(1, 8)
         thr = np.sort(np.exp(rng.uniform(np.log(1e-2), np.log(1e2), n_t)))
-        prices = np.sort(np.exp(rng.uniform(-2, 3, n_t + 1)))[::-1]  # noisier is cheaper
+        prices = np.sort(np.exp(rng.uniform(-2, 3, n_t + 1)))[
+            ::-1
+        ]  # noisier is cheaper
         v0, g = np.exp(rng.uniform(-2, 2, 2))
-        check_against_brute_force(v0, g, tiers(thr, prices, closed_left), 1e-3, 1e3, extra=thr)
+        check_against_brute_force(
+            v0, g, tiers(thr, prices, closed_left), 1e-3, 1e3, extra=thr
+        )
 
 
 def test_non_monotone_step_cost():
     """Tiers need not be monotone: a promotional price in the middle."""
     cost = tiers([0.5, 0.6, 3.0], [5.0, 1.5, 4.0, 2.0])
-    vs, _, _ = check_against_brute_force(2.0, 1.0, cost, 1e-2, 1e2, extra=[0.5, 0.6, 3.0])
+    vs, _, _ = check_against_brute_force(
+        2.0, 1.0, cost, 1e-2, 1e2, extra=[0.5, 0.6, 3.0]
+    )
     assert vs == pytest.approx(0.5, rel=1e-12)
 
 
-@pytest.mark.parametrize("amp,freq,pp", [(0.3, 8.0, 0.6), (0.5, 3.0, 0.4), (0.9, 15.0, 0.8)])
+@pytest.mark.parametrize(
+    "amp,freq,pp", [(0.3, 8.0, 0.6), (0.5, 3.0, 0.4), (0.9, 15.0, 0.8)]
+)
 def test_multimodal_smooth_costs(amp, freq, pp):
     cost = lambda x: x ** (-pp) * (1.0 + amp * np.sin(freq * np.log(x)))  # noqa: E731
     check_against_brute_force(1.0, 0.5, cost, 1e-3, 1e3)
@@ -157,7 +200,12 @@ def test_multimodal_smooth_costs(amp, freq, pp):
 def test_smooth_cost_with_price_breaks():
     def cost(x):
         x = np.asarray(x, float)
-        return x ** (-0.3) * np.where(x >= 2.0, 0.6, 1.0) * np.where(x > 20.0, 0.5, 1.0) + 0.05
+        return (
+            x ** (-0.3)
+            * np.where(x >= 2.0, 0.6, 1.0)
+            * np.where(x > 20.0, 0.5, 1.0)
+            + 0.05
+        )
 
     check_against_brute_force(1.0, 0.2, cost, 1e-3, 1e3, extra=[2.0, 20.0])
 
@@ -165,7 +213,9 @@ def test_smooth_cost_with_price_breaks():
 def test_minimum_at_an_endpoint_of_the_interval():
     cost = lambda x: x ** (-0.5)  # noqa: E731  interior optimum v0/g = 1
     assert budget.optimal_noise_variance(1.0, 1.0, cost, 5.0, 50.0) == 5.0
-    assert budget.optimal_noise_variance(1.0, 1.0, cost, 1e-3, 0.2) == pytest.approx(0.2)
+    assert budget.optimal_noise_variance(
+        1.0, 1.0, cost, 1e-3, 0.2
+    ) == pytest.approx(0.2)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -177,23 +227,65 @@ def test_minimum_at_an_endpoint_of_the_interval():
         (lambda: budget.gradient_variance(1.0, 1.0, 1.0, 1.0, -1.0), "g"),
         (lambda: budget.gradient_variance(-1.0, 1.0, 1.0, 1.0, 1.0), "v"),
         (lambda: budget.gradient_variance(1.0, 1.0, -2.0, 1.0, 1.0), "cost"),
-        (lambda: budget.gradient_variance(1.0, 1.0, lambda x: -x, 1.0, 1.0), "cost"),
+        (
+            lambda: budget.gradient_variance(1.0, 1.0, lambda x: -x, 1.0, 1.0),
+            "cost",
+        ),
         (lambda: budget.optimal_noise_variance(0.0, 1.0, 1.0, 0.1, 1.0), "v0"),
         (lambda: budget.optimal_noise_variance(1.0, 0.0, 1.0, 0.1, 1.0), "g"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: x**-0.5, 0.0, 1.0), "v_min"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: x**-0.5, -1.0, 1.0), "v_min"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: x**-0.5, 2.0, 1.0), "v_max"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: x**-0.5, 1.0, math.inf), "v_max"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: 1.0 - x, 0.1, 10.0), "cost"),
-        (lambda: budget.optimal_noise_variance(1.0, 1.0, lambda x: np.log(x - 1), 0.1, 10.0), "cost"),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: x**-0.5, 0.0, 1.0
+            ),
+            "v_min",
+        ),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: x**-0.5, -1.0, 1.0
+            ),
+            "v_min",
+        ),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: x**-0.5, 2.0, 1.0
+            ),
+            "v_max",
+        ),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: x**-0.5, 1.0, math.inf
+            ),
+            "v_max",
+        ),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: 1.0 - x, 0.1, 10.0
+            ),
+            "cost",
+        ),
+        (
+            lambda: budget.optimal_noise_variance(
+                1.0, 1.0, lambda x: np.log(x - 1), 0.1, 10.0
+            ),
+            "cost",
+        ),
         (lambda: budget.optimal_noise_variance_power(1.0, 1.0, -0.1), "p"),
         (lambda: budget.optimal_noise_variance_power(-1.0, 1.0, 0.5), "v0"),
         (lambda: budget.optimal_noise_variance_power(1.0, 0.0, 0.5), "g"),
         (lambda: budget.optimal_label_repeats(0.0, 1.0, 1.0, 1.0, 1.0), "v0"),
         (lambda: budget.optimal_label_repeats(1.0, 0.0, 1.0, 1.0, 1.0), "g"),
-        (lambda: budget.optimal_label_repeats(1.0, 1.0, -1.0, 1.0, 1.0), "label_noise_var"),
-        (lambda: budget.optimal_label_repeats(1.0, 1.0, 1.0, 0.0, 1.0), "cost_rollout"),
-        (lambda: budget.optimal_label_repeats(1.0, 1.0, 1.0, 1.0, -1.0), "cost_label"),
+        (
+            lambda: budget.optimal_label_repeats(1.0, 1.0, -1.0, 1.0, 1.0),
+            "label_noise_var",
+        ),
+        (
+            lambda: budget.optimal_label_repeats(1.0, 1.0, 1.0, 0.0, 1.0),
+            "cost_rollout",
+        ),
+        (
+            lambda: budget.optimal_label_repeats(1.0, 1.0, 1.0, 1.0, -1.0),
+            "cost_label",
+        ),
     ],
 )
 def test_value_errors_name_the_parameter(call, name):

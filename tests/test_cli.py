@@ -17,15 +17,35 @@ def _numbers(text, label):
 
 
 def test_subprocess_allocate_and_help():
-    cmd = [sys.executable, "-m", "imagination", "allocate", "--budget", "1e5",
-           "--dynamics", "3.0,0.35", "--reward", "5.0,0.6"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "imagination",
+        "allocate",
+        "--budget",
+        "1e5",
+        "--dynamics",
+        "3.0,0.35",
+        "--reward",
+        "5.0,0.6",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    best = allocation.optimal_allocation(1e5, allocation.PowerLaw(3.0, 0.35),
-                                         allocation.PowerLaw(5.0, 0.6))
-    assert _numbers(out.stdout, "N_d") == pytest.approx(best.n_dynamics, rel=1e-5)
-    assert _numbers(out.stdout, "N_r") == pytest.approx(best.n_reward, rel=1e-5)
-    bad = subprocess.run(cmd[:4] + ["--budget", "-5"], capture_output=True, text=True, timeout=300)
+    best = allocation.optimal_allocation(
+        1e5, allocation.PowerLaw(3.0, 0.35), allocation.PowerLaw(5.0, 0.6)
+    )
+    assert _numbers(out.stdout, "N_d") == pytest.approx(
+        best.n_dynamics, rel=1e-5
+    )
+    assert _numbers(out.stdout, "N_r") == pytest.approx(
+        best.n_reward, rel=1e-5
+    )
+    bad = subprocess.run(
+        cmd[:4] + ["--budget", "-5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "--budget" in bad.stderr
@@ -34,30 +54,81 @@ def test_subprocess_allocate_and_help():
 def test_help_explains_every_option(capsys):
     assert main(["allocate", "--help"]) == 0
     text = capsys.readouterr().out
-    for opt in ("--budget", "--dynamics", "--reward", "--fit", "--cost-dynamics", "--cost-reward",
-                "--weight-dynamics", "--weight-reward", "--gamma", "--lip-dynamics",
-                "--lip-reward", "--lip-policy"):
+    for opt in (
+        "--budget",
+        "--dynamics",
+        "--reward",
+        "--fit",
+        "--cost-dynamics",
+        "--cost-reward",
+        "--weight-dynamics",
+        "--weight-reward",
+        "--gamma",
+        "--lip-dynamics",
+        "--lip-reward",
+        "--lip-policy",
+    ):
         assert opt in text
 
 
 def test_main_with_weights_and_prices(capsys):
-    code = main(["allocate", "--budget", "2e4", "--dynamics", "1.0,0.5", "--reward", "2.0,0.5",
-                 "--cost-dynamics", "0.5", "--cost-reward", "4", "--weight-dynamics", "3"])
+    code = main(
+        [
+            "allocate",
+            "--budget",
+            "2e4",
+            "--dynamics",
+            "1.0,0.5",
+            "--reward",
+            "2.0,0.5",
+            "--cost-dynamics",
+            "0.5",
+            "--cost-reward",
+            "4",
+            "--weight-dynamics",
+            "3",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     best = allocation.optimal_allocation(
-        2e4, allocation.PowerLaw(1.0, 0.5), allocation.PowerLaw(2.0, 0.5), cost_dynamics=0.5,
-        cost_reward=4.0, weight_dynamics=3.0)
+        2e4,
+        allocation.PowerLaw(1.0, 0.5),
+        allocation.PowerLaw(2.0, 0.5),
+        cost_dynamics=0.5,
+        cost_reward=4.0,
+        weight_dynamics=3.0,
+    )
     assert _numbers(text, "N_d / N_r") == pytest.approx(best.ratio, rel=1e-3)
-    assert _numbers(text, "w_d*eps_d + w_r*eps_r") == pytest.approx(best.bound, rel=1e-5)
+    assert _numbers(text, "w_d*eps_d + w_r*eps_r") == pytest.approx(
+        best.bound, rel=1e-5
+    )
     half = 3.0 * 1.0 * (1e4 / 0.5) ** -0.5 + 2.0 * (1e4 / 4) ** -0.5
-    assert _numbers(text, "bound at a 50/50 split") == pytest.approx(half, rel=1e-5)
+    assert _numbers(text, "bound at a 50/50 split") == pytest.approx(
+        half, rel=1e-5
+    )
 
 
 def test_main_gamma_and_lipschitz(capsys):
-    code = main(["allocate", "--budget", "1e4", "--dynamics", "1,0.4", "--reward", "1,0.6",
-                 "--gamma", "0.9", "--lip-dynamics", "0.8", "--lip-reward", "1.5",
-                 "--lip-policy", "0.1"])
+    code = main(
+        [
+            "allocate",
+            "--budget",
+            "1e4",
+            "--dynamics",
+            "1,0.4",
+            "--reward",
+            "1,0.6",
+            "--gamma",
+            "0.9",
+            "--lip-dynamics",
+            "0.8",
+            "--lip-reward",
+            "1.5",
+            "--lip-policy",
+            "0.1",
+        ]
+    )
     assert code == 0
     w_d, w_r = allocation.bound_weights(0.8, 1.5, 0.1, 0.9)
     text = capsys.readouterr().out
@@ -67,37 +138,159 @@ def test_main_gamma_and_lipschitz(capsys):
 
 def test_fit_from_csv_with_blank_cells(tmp_path, capsys):
     f = tmp_path / "errors.csv"
-    f.write_text("n,dynamics_error,reward_error\n100,0.3,0.2\n400,0.15,\n1600,,0.05\n6400,0.0375,\n")
+    f.write_text(
+        "n,dynamics_error,reward_error\n100,0.3,0.2\n400,0.15,\n1600,,0.05\n6400,0.0375,\n"
+    )
     assert main(["allocate", "--budget", "1e4", "--fit", str(f)]) == 0
     text = capsys.readouterr().out
     d = allocation.fit_power_law([100, 400, 6400], [0.3, 0.15, 0.0375])
     r = allocation.fit_power_law([100, 1600], [0.2, 0.05])
-    assert d.exponent == pytest.approx(0.5) and r.exponent == pytest.approx(0.5)
+    assert d.exponent == pytest.approx(0.5) and r.exponent == pytest.approx(
+        0.5
+    )
     best = allocation.optimal_allocation(1e4, d, r)
     assert _numbers(text, "N_d") == pytest.approx(best.n_dynamics, rel=1e-5)
     assert "fitted to 3 points" in text and "fitted to 2 points" in text
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["allocate", "--budget", "0", "--dynamics", "1,0.5", "--reward", "1,0.5"], "--budget"),
-    (["allocate", "--budget", "10", "--dynamics", "1;0.5", "--reward", "1,0.5"], "COEF,EXP"),
-    (["allocate", "--budget", "10", "--dynamics", "1,-0.5", "--reward", "1,0.5"], "EXP"),
-    (["allocate", "--budget", "10", "--reward", "1,0.5"], "--dynamics"),
-    (["allocate", "--budget", "10", "--dynamics", "1,0.5", "--reward", "1,0.5", "--gamma", "0.9"],
-     "--lip-dynamics"),
-    (["allocate", "--budget", "10", "--dynamics", "1,0.5", "--reward", "1,0.5", "--gamma", "0.9",
-      "--lip-dynamics", "2", "--lip-reward", "1", "--lip-policy", "0"], ">= 1"),
-    (["allocate", "--budget", "10", "--dynamics", "1,0.5", "--reward", "1,0.5", "--gamma", "1",
-      "--lip-dynamics", "0.1", "--lip-reward", "1", "--lip-policy", "0"], "[0, 1)"),
-    (["allocate", "--budget", "10", "--dynamics", "1,0.5", "--reward", "1,0.5", "--gamma", "0.5",
-      "--lip-dynamics", "0.1", "--lip-reward", "1", "--lip-policy", "0",
-      "--weight-dynamics", "2"], "not both"),
-    (["allocate", "--budget", "10", "--dynamics", "1,0.5", "--reward", "1,0.5",
-      "--lip-reward", "1"], "need --gamma"),
-    (["allocate", "--budget", "10", "--fit", "/nonexistent/errors.csv"], "cannot read"),
-    (["frobnicate"], "invalid choice"),
-    ([], "COMMAND"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (
+            [
+                "allocate",
+                "--budget",
+                "0",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+            ],
+            "--budget",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1;0.5",
+                "--reward",
+                "1,0.5",
+            ],
+            "COEF,EXP",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,-0.5",
+                "--reward",
+                "1,0.5",
+            ],
+            "EXP",
+        ),
+        (["allocate", "--budget", "10", "--reward", "1,0.5"], "--dynamics"),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+                "--gamma",
+                "0.9",
+            ],
+            "--lip-dynamics",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+                "--gamma",
+                "0.9",
+                "--lip-dynamics",
+                "2",
+                "--lip-reward",
+                "1",
+                "--lip-policy",
+                "0",
+            ],
+            ">= 1",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+                "--gamma",
+                "1",
+                "--lip-dynamics",
+                "0.1",
+                "--lip-reward",
+                "1",
+                "--lip-policy",
+                "0",
+            ],
+            "[0, 1)",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+                "--gamma",
+                "0.5",
+                "--lip-dynamics",
+                "0.1",
+                "--lip-reward",
+                "1",
+                "--lip-policy",
+                "0",
+                "--weight-dynamics",
+                "2",
+            ],
+            "not both",
+        ),
+        (
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--dynamics",
+                "1,0.5",
+                "--reward",
+                "1,0.5",
+                "--lip-reward",
+                "1",
+            ],
+            "need --gamma",
+        ),
+        (
+            ["allocate", "--budget", "10", "--fit", "/nonexistent/errors.csv"],
+            "cannot read",
+        ),
+        (["frobnicate"], "invalid choice"),
+        ([], "COMMAND"),
+    ],
+)
 def test_bad_input_is_one_line_and_status_2(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -118,4 +311,17 @@ def test_bad_csv_contents(tmp_path, capsys):
     assert "does not shrink" in capsys.readouterr().err
     # an explicit law overrides a column that is missing from the file
     f.write_text("n,reward_error\n100,0.2\n400,0.1\n")
-    assert main(["allocate", "--budget", "10", "--fit", str(f), "--dynamics", "1,0.5"]) == 0
+    assert (
+        main(
+            [
+                "allocate",
+                "--budget",
+                "10",
+                "--fit",
+                str(f),
+                "--dynamics",
+                "1,0.5",
+            ]
+        )
+        == 0
+    )

@@ -7,14 +7,19 @@ import pytest
 
 from imagination import bounds, envs, models, pipeline
 
-TINY_M = pipeline.ModelConfig(hidden=(16,), steps=300, learning_rate=1e-2, batch_size=32, pool=64)
-TINY_P = pipeline.PolicyConfig(steps=40, n_rollouts=8, learning_rate=0.5, n_eval=16)
+TINY_M = pipeline.ModelConfig(
+    hidden=(16,), steps=300, learning_rate=1e-2, batch_size=32, pool=64
+)
+TINY_P = pipeline.PolicyConfig(
+    steps=40, n_rollouts=8, learning_rate=0.5, n_eval=16
+)
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    return pipeline.make_pipeline(pipeline.pendulum_stabilisation(horizon=15), TINY_M, TINY_P,
-                                  rows=2)
+    return pipeline.make_pipeline(
+        pipeline.pendulum_stabilisation(horizon=15), TINY_M, TINY_P, rows=2
+    )
 
 
 def test_task_validation():
@@ -27,7 +32,9 @@ def test_task_validation():
     task = pipeline.pendulum_stabilisation()
     hash(task)  # static-argument friendly
     with pytest.raises(ValueError, match="n_rollouts"):
-        pipeline.make_pipeline(task, policy_config=pipeline.PolicyConfig(n_rollouts=1))
+        pipeline.make_pipeline(
+            task, policy_config=pipeline.PolicyConfig(n_rollouts=1)
+        )
     with pytest.raises(ValueError, match="rows"):
         pipeline.make_pipeline(task, rows=0)
     with pytest.raises(ValueError, match="task"):
@@ -39,10 +46,14 @@ def test_learned_models_clip_like_the_env():
     layers = models.mlp_init(jax.random.key(0), (3, 8, 2))
     s = jnp.array([0.1, -0.2])
     big, lim = jnp.array([7.0]), jnp.array([pipeline.TORQUE_LIMIT])
-    np.testing.assert_allclose(pipeline.learned_dynamics(layers, s, big),
-                               pipeline.learned_dynamics(layers, s, lim))
+    np.testing.assert_allclose(
+        pipeline.learned_dynamics(layers, s, big),
+        pipeline.learned_dynamics(layers, s, lim),
+    )
     env = envs.pendulum()
-    np.testing.assert_allclose(env.dynamics(env.params, s, big), env.dynamics(env.params, s, lim))
+    np.testing.assert_allclose(
+        env.dynamics(env.params, s, big), env.dynamics(env.params, s, lim)
+    )
 
 
 def test_models_improve_with_data_and_batching_is_consistent(pipe):
@@ -69,10 +80,18 @@ def test_evaluate_orders_gains_and_constants(pipe):
     # stabilising gain beats the zero gain in the true world
     assert ev.true_return[0].mean() > ev.true_return[1].mean()
     # the separate constants dominate the closed-loop ones (exercise 1 of the chapter)
-    assert np.all(np.asarray(ev.lip_closed_loop)
-                  <= np.asarray(ev.lip_dynamics) * (1 + np.asarray(ev.lip_policy)) * (1 + 1e-5))
-    assert np.all(np.asarray(ev.lip_reward_closed_loop)
-                  <= np.asarray(ev.lip_reward) * (1 + np.asarray(ev.lip_policy)) * (1 + 1e-5))
+    assert np.all(
+        np.asarray(ev.lip_closed_loop)
+        <= np.asarray(ev.lip_dynamics)
+        * (1 + np.asarray(ev.lip_policy))
+        * (1 + 1e-5)
+    )
+    assert np.all(
+        np.asarray(ev.lip_reward_closed_loop)
+        <= np.asarray(ev.lip_reward)
+        * (1 + np.asarray(ev.lip_policy))
+        * (1 + 1e-5)
+    )
 
 
 def test_end_to_end_certificate_holds(pipe):
@@ -80,12 +99,19 @@ def test_end_to_end_certificate_holds(pipe):
     keys = jax.random.split(jax.random.key(3), 2)
     res = pipe.end_to_end(keys, [64, 48], [64, 32])
     for ev in (res.reinforce, res.reparam):
-        err = np.abs(np.asarray(ev.imagined_return) - np.asarray(ev.true_return)).max(axis=1)
+        err = np.abs(
+            np.asarray(ev.imagined_return) - np.asarray(ev.true_return)
+        ).max(axis=1)
         for i in range(2):
-            B = bounds.return_error_bound(float(ev.eps_dynamics[i]), float(ev.eps_reward[i]),
-                                          float(ev.lip_closed_loop[i]),
-                                          float(ev.lip_reward_closed_loop[i]), 0.0,
-                                          pipe.task.gamma, pipe.task.horizon)
+            B = bounds.return_error_bound(
+                float(ev.eps_dynamics[i]),
+                float(ev.eps_reward[i]),
+                float(ev.lip_closed_loop[i]),
+                float(ev.lip_reward_closed_loop[i]),
+                0.0,
+                pipe.task.gamma,
+                pipe.task.horizon,
+            )
             assert err[i] <= B
     # the pathwise gradient improves the imagined return from K = 0
     curve = np.asarray(res.reparam_curve)

@@ -62,8 +62,16 @@ def sampler(n=M, baseline=None, bias=None):
     elif bias == "state":
         label_bias = lambda c, s, a: c * s[0] ** 2  # noqa: E731
     return rf.make_gradient_sampler(
-        ENV.dynamics, ENV.reward, POLICY, LOG_PROB, START, horizon=H, gamma=GAMMA,
-        n_rollouts=n, baseline=baseline, label_bias=label_bias,
+        ENV.dynamics,
+        ENV.reward,
+        POLICY,
+        LOG_PROB,
+        START,
+        horizon=H,
+        gamma=GAMMA,
+        n_rollouts=n,
+        baseline=baseline,
+        label_bias=label_bias,
     )
 
 
@@ -89,7 +97,9 @@ def test_reward_to_go_form_equals_cumulative_score_form():
     g = rf.reinforce_gradients(LOG_PROB, K, traj, acts, r, GAMMA)
     Psi = rf.cumulative_scores(rf.step_scores(LOG_PROB, K, traj, acts))
     alt = jnp.einsum("bt,bt...->b...", r * GAMMA ** jnp.arange(H), Psi)
-    np.testing.assert_allclose(np.asarray(g), np.asarray(alt), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(g), np.asarray(alt), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_noise_variance_term_hand_example():
@@ -103,10 +113,18 @@ def test_noisy_labels_state_action_bias_and_scale():
     r = jnp.zeros((2, 3))
     s = jnp.ones((2, 4, 1)) * 2.0
     a = jnp.ones((2, 3, 1)) * 3.0
-    out = rf.noisy_labels(jax.random.key(0), r, s, sigma=0.0,
-                          bias=lambda s, a: s[0] * a[0], actions=a)
+    out = rf.noisy_labels(
+        jax.random.key(0),
+        r,
+        s,
+        sigma=0.0,
+        bias=lambda s, a: s[0] * a[0],
+        actions=a,
+    )
     np.testing.assert_allclose(np.asarray(out), 6.0)
-    out = rf.noisy_labels(jax.random.key(0), r, s, sigma=1.0, scale=lambda s: 0.0 * s[0])
+    out = rf.noisy_labels(
+        jax.random.key(0), r, s, sigma=1.0, scale=lambda s: 0.0 * s[0]
+    )
     np.testing.assert_allclose(np.asarray(out), 0.0)
 
 
@@ -120,7 +138,9 @@ def test_loo_baseline():
 def test_symbolic_helpers():
     x, y, t = sp.symbols("x y t")
     P = sp.Poly((t * x + y) ** 2 * x**2, x, y)
-    got = rf.expect_polynomial(P, {x: rf.normal_moment, y: lambda k: rf.uniform_moment(k, 2)})
+    got = rf.expect_polynomial(
+        P, {x: rf.normal_moment, y: lambda k: rf.uniform_moment(k, 2)}
+    )
     assert sp.simplify(got - (3 * t**2 + sp.Rational(4, 3))) == 0
     assert rf.normal_moment(6) == 15 and rf.uniform_moment(3) == 0
 
@@ -143,8 +163,12 @@ def test_sympy_and_recursion_agree_on_the_gradient():
     mom = {s0: rf.uniform_moment, **{e: rf.normal_moment for e in eps}}
     EJ, Eg = rf.expect_polynomial(J, mom), rf.expect_polynomial(g, mom)
     assert sp.simplify(Eg - sp.diff(EJ, th)) == 0
-    assert float(EJ.subs(th, THETA)) == pytest.approx(float(exact_return(THETA)), rel=1e-5)
-    assert float(Eg.subs(th, THETA)) == pytest.approx(float(jax.grad(exact_return)(THETA)), rel=1e-5)
+    assert float(EJ.subs(th, THETA)) == pytest.approx(
+        float(exact_return(THETA)), rel=1e-5
+    )
+    assert float(Eg.subs(th, THETA)) == pytest.approx(
+        float(jax.grad(exact_return)(THETA)), rel=1e-5
+    )
 
 
 def test_unbiased_against_exact_gradient():
@@ -168,7 +192,11 @@ def test_variance_scales_as_one_over_n():
         m4 = np.mean((means - means.mean()) ** 4)
         se = np.sqrt((m4 - vn**2) / R)  # standard error of a sample variance
         # v1 / n has its own (smaller, relative) error; combine both
-        se_tot = np.hypot(se, (v1 / n) * np.sqrt((np.mean((g - g.mean()) ** 4) / v1**2 - 1) / g.size))
+        se_tot = np.hypot(
+            se,
+            (v1 / n)
+            * np.sqrt((np.mean((g - g.mean()) ** 4) / v1**2 - 1) / g.size),
+        )
         assert abs(vn - v1 / n) < Z * se_tot, (n, vn, v1 / n, se_tot)
 
 
@@ -176,14 +204,18 @@ def test_added_variance_is_sigma2_G():
     sigma = 1.5
     key = jax.random.key(30)
     g0, out0 = draw(key, 0.0)
-    gs, outs = draw(key, sigma)  # same rollouts (same key), only the labels differ
+    gs, outs = draw(
+        key, sigma
+    )  # same rollouts (same key), only the labels differ
     d = (gs - gs.mean()) ** 2 - (g0 - g0.mean()) ** 2
     added, se = d.mean(), d.std() / np.sqrt(d.size)
     G = exact_G()
     assert abs(added - sigma**2 * G) < Z * se, (added, sigma**2 * G, se)
     # the sampled estimate of G (noise_variance_term) agrees with the exact one
     assert float(out0.noise_factor) == pytest.approx(G, rel=0.02)
-    assert float(outs.noise_factor) == pytest.approx(float(out0.noise_factor), rel=1e-6)
+    assert float(outs.noise_factor) == pytest.approx(
+        float(out0.noise_factor), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("baseline", [3.0, "loo"])
@@ -206,7 +238,11 @@ def test_constant_bias_adds_no_gradient_bias_but_state_bias_does():
     c = 0.5
     gs, _ = draw(key, 0.0, bias="state", label_params=jnp.float32(c))
     d = gs - g0
-    want = float(jax.grad(lambda th: c * jnp.sum(GAMMA ** jnp.arange(H) * exact_moments(th)))(THETA))
+    want = float(
+        jax.grad(
+            lambda th: c * jnp.sum(GAMMA ** jnp.arange(H) * exact_moments(th))
+        )(THETA)
+    )
     se = d.std() / np.sqrt(d.size)
     assert abs(d.mean() - want) < Z * se, (d.mean(), want, se)
     assert abs(want) > 10 * se  # a real, detectable bias
@@ -216,23 +252,41 @@ def test_constant_bias_adds_no_gradient_bias_but_state_bias_does():
 def test_train_policy_reaches_the_exact_optimum():
     horizon = 2
     th = np.linspace(-2.0, 1.0, 30001)
-    J = np.asarray(jax.vmap(lambda t: exact_return(t, horizon))(jnp.asarray(th)))
+    J = np.asarray(
+        jax.vmap(lambda t: exact_return(t, horizon))(jnp.asarray(th))
+    )
     theta_star = th[np.argmax(J)]
     steps = 400
     train = rf.make_train_policy(
-        ENV.dynamics, ENV.reward, policies.gaussian_linear, policies.gaussian_linear_log_prob,
-        START, horizon=horizon, gamma=GAMMA, n_rollouts=256, steps=steps,
-        optimizer=optax.adam(optax.linear_schedule(0.05, 0.002, steps)), mask=(True, False),
+        ENV.dynamics,
+        ENV.reward,
+        policies.gaussian_linear,
+        policies.gaussian_linear_log_prob,
+        START,
+        horizon=horizon,
+        gamma=GAMMA,
+        n_rollouts=256,
+        steps=steps,
+        optimizer=optax.adam(optax.linear_schedule(0.05, 0.002, steps)),
+        mask=(True, False),
     )
     p0 = (jnp.zeros((1, 1)), jnp.full((1,), np.log(SD), jnp.float32))
     out = jax.vmap(train, in_axes=(None, None, None, 0, None))(
-        ENV.params, ENV.params, p0, jax.random.split(jax.random.key(60), 4), 0.5
+        ENV.params,
+        ENV.params,
+        p0,
+        jax.random.split(jax.random.key(60), 4),
+        0.5,
     )
     final = np.asarray(out.params[0][:, -1, 0, 0])
     assert out.params[0].shape == (4, steps + 1, 1, 1)
-    np.testing.assert_allclose(np.asarray(out.params[1]), np.log(SD), rtol=1e-6)  # masked
+    np.testing.assert_allclose(
+        np.asarray(out.params[1]), np.log(SD), rtol=1e-6
+    )  # masked
     assert abs(final.mean() - theta_star) < 0.05, (final, theta_star)
-    assert np.all(np.diff(np.asarray(out.returns).mean(0)[[0, -1]]) > 0)  # it improved
+    assert np.all(
+        np.diff(np.asarray(out.returns).mean(0)[[0, -1]]) > 0
+    )  # it improved
 
 
 # ----------------------------------------------------------------------------- bias check
@@ -250,7 +304,9 @@ def test_bias_check_false_alarm_rate_and_power():
     for d in (noise, noise + 0.7):
         rate = float(jnp.mean(check(d, feats) < alpha))
         assert abs(rate - alpha) < Z * se, rate
-    assert abs(float(jnp.mean(check_all(noise, feats) < alpha)) - alpha) < Z * se
+    assert (
+        abs(float(jnp.mean(check_all(noise, feats) < alpha)) - alpha) < Z * se
+    )
     # the "all" test flags the constant bias; the slopes test flags a state-dependent one
     assert float(jnp.mean(check_all(noise + 0.7, feats) < alpha)) > 0.9
     assert float(jnp.mean(check(noise + 3.0 * s**2, feats) < alpha)) > 0.9
@@ -272,22 +328,32 @@ def test_value_errors():
     with pytest.raises(ValueError, match="states"):
         rf.noisy_labels(jax.random.key(0), r, bias=lambda s: s[0])
     with pytest.raises(ValueError, match="actions"):
-        rf.noisy_labels(jax.random.key(0), r, s, bias=lambda s, a: 0.0, actions=a[:, :2])
+        rf.noisy_labels(
+            jax.random.key(0), r, s, bias=lambda s, a: 0.0, actions=a[:, :2]
+        )
     with pytest.raises(ValueError, match="sigma"):
-        rf.noise_variance_term(rf.step_scores(LOG_PROB, K, s, a), 0.9, sigma=-0.1)
+        rf.noise_variance_term(
+            rf.step_scores(LOG_PROB, K, s, a), 0.9, sigma=-0.1
+        )
     with pytest.raises(ValueError, match="gamma"):
         rf.noise_variance_term(rf.step_scores(LOG_PROB, K, s, a), -0.1)
     common = (ENV.dynamics, ENV.reward, POLICY, LOG_PROB, START)
     with pytest.raises(ValueError, match="n_rollouts"):
         rf.make_gradient_sampler(*common, horizon=H, n_rollouts=0)
     with pytest.raises(ValueError, match="baseline"):
-        rf.make_gradient_sampler(*common, horizon=H, n_rollouts=4, baseline="avg")
+        rf.make_gradient_sampler(
+            *common, horizon=H, n_rollouts=4, baseline="avg"
+        )
     with pytest.raises(ValueError, match="steps"):
         rf.make_train_policy(*common, horizon=H, n_rollouts=4, steps=0)
     with pytest.raises(ValueError, match="optimizer"):
-        rf.make_train_policy(*common, horizon=H, n_rollouts=4, steps=3, optimizer=-1.0)
+        rf.make_train_policy(
+            *common, horizon=H, n_rollouts=4, steps=3, optimizer=-1.0
+        )
     with pytest.raises(ValueError, match="optimizer"):
-        rf.make_train_policy(*common, horizon=H, n_rollouts=4, steps=3, optimizer="adam")
+        rf.make_train_policy(
+            *common, horizon=H, n_rollouts=4, steps=3, optimizer="adam"
+        )
     d, f = jnp.zeros(10), jnp.zeros((10, 2))
     with pytest.raises(ValueError, match="test"):
         rf.bias_check(d, f, test="both")
@@ -310,8 +376,14 @@ def test_bias_check_n_valid_equals_truncation():
     f = jax.random.normal(k2, (50, 3))
     for test in ("slopes", "all"):
         full = rf.bias_check(d[:30], f[:30], test=test)
-        masked = jax.jit(lambda d, f, m: rf.bias_check(d, f, test=test, n_valid=m))(d, f, 30)
-        assert float(masked.p_value) == pytest.approx(float(full.p_value), rel=1e-4, abs=1e-6)
-        assert float(masked.statistic) == pytest.approx(float(full.statistic), rel=1e-4)
+        masked = jax.jit(
+            lambda d, f, m: rf.bias_check(d, f, test=test, n_valid=m)
+        )(d, f, 30)
+        assert float(masked.p_value) == pytest.approx(
+            float(full.p_value), rel=1e-4, abs=1e-6
+        )
+        assert float(masked.statistic) == pytest.approx(
+            float(full.statistic), rel=1e-4
+        )
     with pytest.raises(ValueError, match="n_valid"):
         rf.bias_check(d, f, n_valid=60)

@@ -12,28 +12,57 @@ from imagination import envs, policies, reinforce, training
 ENV = envs.linear_system([[1.0, 0.2], [0.0, 1.0]], [[0.02], [0.2]], R=[[0.1]])
 START = functools.partial(ENV.sample_start, ENV.params)
 POL0 = (jnp.array([[-0.3, -0.5]]), jnp.log(0.5) * jnp.ones(1))
-KW = dict(dynamics=ENV.dynamics, reward=ENV.reward, policy=policies.gaussian_linear,
-          log_prob=policies.gaussian_linear_log_prob, sample_start=START, horizon=8, gamma=0.9)
+KW = dict(
+    dynamics=ENV.dynamics,
+    reward=ENV.reward,
+    policy=policies.gaussian_linear,
+    log_prob=policies.gaussian_linear_log_prob,
+    sample_start=START,
+    horizon=8,
+    gamma=0.9,
+)
 
 
 def _stack(p, n):
-    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), p)
+    return jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(x, (n,) + x.shape), p
+    )
 
 
 def test_level_estimates_are_per_level_loo_reinforce():
     sizes = (3, 5, 8)
     est = training.make_level_estimator(**KW, sizes=sizes)
-    pol = (jnp.array([[[-0.3, -0.5]], [[0.1, 0.2]], [[-1.0, 0.0]]]), jnp.log(0.5) * jnp.ones((3, 1)))
-    out = est(ENV.params, ENV.params, pol, jax.random.key(0), jnp.array([0.0, 1.0, 3.0]))
+    pol = (
+        jnp.array([[[-0.3, -0.5]], [[0.1, 0.2]], [[-1.0, 0.0]]]),
+        jnp.log(0.5) * jnp.ones((3, 1)),
+    )
+    out = est(
+        ENV.params,
+        ENV.params,
+        pol,
+        jax.random.key(0),
+        jnp.array([0.0, 1.0, 3.0]),
+    )
     lo = 0
     for lvl, n in enumerate(sizes):
         sl = slice(lo, lo + n)
         p_l = jax.tree_util.tree_map(lambda x: x[lvl], pol)
         ref = reinforce.reinforce_gradients(
-            policies.gaussian_linear_log_prob, p_l, out.trajectory.states[sl],
-            out.trajectory.actions[sl], out.labels[sl], 0.9, baseline="loo")
-        for a, b in zip(jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(out.grads)):
-            np.testing.assert_allclose(np.mean(a, 0), b[lvl], rtol=2e-4, atol=2e-4)
+            policies.gaussian_linear_log_prob,
+            p_l,
+            out.trajectory.states[sl],
+            out.trajectory.actions[sl],
+            out.labels[sl],
+            0.9,
+            baseline="loo",
+        )
+        for a, b in zip(
+            jax.tree_util.tree_leaves(ref),
+            jax.tree_util.tree_leaves(out.grads),
+        ):
+            np.testing.assert_allclose(
+                np.mean(a, 0), b[lvl], rtol=2e-4, atol=2e-4
+            )
         lo += n
     # level 0 has clean labels, the others do not
     np.testing.assert_allclose(out.labels[:3], out.trajectory.rewards[:3])
@@ -46,17 +75,26 @@ def test_noise_part_of_variance_is_vG_over_N_minus_1():
     est = training.make_level_estimator(**KW, sizes=(n,))
     pol = _stack(POL0, 1)
     keys = jax.random.split(jax.random.key(1), reps)
+
     def flat(k, s):
         g = est(ENV.params, ENV.params, pol, k, s).grads
-        return jnp.concatenate([x.reshape(-1) for x in jax.tree_util.tree_leaves(g)])
+        return jnp.concatenate(
+            [x.reshape(-1) for x in jax.tree_util.tree_leaves(g)]
+        )
 
     f = jax.jit(jax.vmap(flat, in_axes=(0, None)))
-    noise = f(keys, jnp.array([np.sqrt(v)])) - f(keys, jnp.array([0.0]))  # same rollouts, same xi
-    pilot = training.make_pilot(**KW, n_rollouts=8000)(ENV.params, ENV.params, POL0, jax.random.key(2))
+    noise = f(keys, jnp.array([np.sqrt(v)])) - f(
+        keys, jnp.array([0.0])
+    )  # same rollouts, same xi
+    pilot = training.make_pilot(**KW, n_rollouts=8000)(
+        ENV.params, ENV.params, POL0, jax.random.key(2)
+    )
     measured = float(jnp.mean(jnp.sum(noise**2, axis=1)))
     predicted = v * float(pilot.g) / (n - 1)
     se = float(jnp.std(jnp.sum(noise**2, axis=1))) / np.sqrt(reps)
-    assert abs(measured - predicted) < 4 * se + 4 * v * float(pilot.g_se) / (n - 1)
+    assert abs(measured - predicted) < 4 * se + 4 * v * float(pilot.g_se) / (
+        n - 1
+    )
 
 
 def test_pilot_matches_reinforce_helpers():
@@ -64,28 +102,59 @@ def test_pilot_matches_reinforce_helpers():
     st = pilot(ENV.params, ENV.params, POL0, jax.random.key(3))
     k_start, k_roll = jax.random.split(jax.random.key(3))
     from imagination.rollout import make_rollout
-    run = make_rollout(ENV.dynamics, ENV.reward, policies.gaussian_linear, horizon=8, gamma=0.9)
+
+    run = make_rollout(
+        ENV.dynamics,
+        ENV.reward,
+        policies.gaussian_linear,
+        horizon=8,
+        gamma=0.9,
+    )
     traj = run(ENV.params, ENV.params, POL0, START(k_start, 64), k_roll)
-    scores = reinforce.step_scores(policies.gaussian_linear_log_prob, POL0, traj.states, traj.actions)
+    scores = reinforce.step_scores(
+        policies.gaussian_linear_log_prob, POL0, traj.states, traj.actions
+    )
     g_ref = reinforce.noise_variance_term(scores[0], 0.9)
     np.testing.assert_allclose(st.g, g_ref, rtol=1e-4)
-    grads = reinforce.reinforce_gradients(policies.gaussian_linear_log_prob, POL0, traj.states,
-                                          traj.actions, traj.rewards, 0.9, baseline="loo")[0]
+    grads = reinforce.reinforce_gradients(
+        policies.gaussian_linear_log_prob,
+        POL0,
+        traj.states,
+        traj.actions,
+        traj.rewards,
+        0.9,
+        baseline="loo",
+    )[0]
     grads = np.asarray(grads).reshape(64, -1)
-    np.testing.assert_allclose(st.v0, np.sum(np.var(grads, axis=0, ddof=1)), rtol=1e-3)
-    np.testing.assert_allclose(st.mean_grad, grads.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        st.v0, np.sum(np.var(grads, axis=0, ddof=1)), rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        st.mean_grad, grads.mean(0), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_train_levels_improves_and_freezes_masked_leaves():
-    train = training.make_train_levels(**KW, sizes=(16, 64), steps=25, optimizer=0.05, mask=(True, False))
+    train = training.make_train_levels(
+        **KW, sizes=(16, 64), steps=25, optimizer=0.05, mask=(True, False)
+    )
     pol = (jnp.zeros((1, 2)), jnp.log(0.5) * jnp.ones(1))
-    path = train(ENV.params, ENV.params, pol, jax.random.key(4), jnp.array([0.0, 0.0]))
+    path = train(
+        ENV.params, ENV.params, pol, jax.random.key(4), jnp.array([0.0, 0.0])
+    )
     assert path[0].shape == (26, 2, 1, 2)
-    np.testing.assert_array_equal(path[1], jnp.broadcast_to(pol[1], (26, 2, 1)))
+    np.testing.assert_array_equal(
+        path[1], jnp.broadcast_to(pol[1], (26, 2, 1))
+    )
     from imagination.rollout import make_rollout
-    ev = make_rollout(ENV.dynamics, ENV.reward, policies.linear, horizon=8, gamma=0.9)
+
+    ev = make_rollout(
+        ENV.dynamics, ENV.reward, policies.linear, horizon=8, gamma=0.9
+    )
     s0 = START(jax.random.key(5), 512)
-    ret = lambda K: float(ev(ENV.params, ENV.params, K, s0, jax.random.key(6)).returns.mean())  # noqa: E731
+    ret = lambda K: float(
+        ev(ENV.params, ENV.params, K, s0, jax.random.key(6)).returns.mean()
+    )  # noqa: E731
     for lvl in range(2):
         assert ret(path[0][-1, lvl]) > ret(pol[0]) + 0.1
 

@@ -66,12 +66,16 @@ def strip_solutions(notebook: dict) -> tuple[dict, int]:
             name = m.group("name") if m else None
             if name == "solution-start":
                 if inside:
-                    raise ValueError(f"notebook: cell {index} opens a solution inside another one")
+                    raise ValueError(
+                        f"notebook: cell {index} opens a solution inside another one"
+                    )
                 inside, removed = True, removed + 1
                 i = _skip_block(lines, i, m.group("fence"))
             elif name == "solution-end":
                 if not inside:
-                    raise ValueError(f"notebook: cell {index} closes a solution that was never opened")
+                    raise ValueError(
+                        f"notebook: cell {index} closes a solution that was never opened"
+                    )
                 inside = False
                 i = _skip_block(lines, i, m.group("fence"))
             elif inside:
@@ -86,14 +90,24 @@ def strip_solutions(notebook: dict) -> tuple[dict, int]:
         if text.strip():
             kept.append({**cell, "source": text})
     if inside:
-        raise ValueError("notebook: a solution-start has no matching solution-end")
+        raise ValueError(
+            "notebook: a solution-start has no matching solution-end"
+        )
     return {**notebook, "cells": kept}, removed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", type=Path, help="chapter notebook (.ipynb)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write the assignment")
+    parser.add_argument(
+        "notebook", type=Path, help="chapter notebook (.ipynb)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="where to write the assignment",
+    )
     args = parser.parse_args(argv)
     if args.output.resolve() == args.notebook.resolve():
         parser.error("--output must differ from the input notebook")
@@ -103,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"{args.notebook}: {err}", file=sys.stderr)
         return 1
-    args.output.write_text(json.dumps(stripped, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{args.output}: {removed} solutions removed, {len(stripped['cells'])} cells kept")
+    args.output.write_text(
+        json.dumps(stripped, indent=1, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    print(
+        f"{args.output}: {removed} solutions removed, {len(stripped['cells'])} cells kept"
+    )
     return 0
 
 

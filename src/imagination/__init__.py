@@ -18,6 +18,9 @@ training      REINFORCE at several noise/budget levels in one compiled sweep
 pipeline      end to end: buy data, train models, train a policy in imagination, evaluate
 device        backend detection and Monte-Carlo sizes that scale with it
 timing        honest timing of jitted functions
+claims        every numerical check of a chapter, recorded in the verification ledger
+notebook      glue that works without myst-nb (Colab), tables rendered as tables
+plotting      the house style for figures: column width, legible fonts, colour-blind safe
 benchmark     the rollout speed benchmark (engine, NumPy, Python loop, roofline)
 ============  ==============================================================================
 """
@@ -31,8 +34,25 @@ from .rollout import Trajectory, make_rollout
 __version__ = "0.1.0"
 
 _MODULES = (
-    "rollout", "envs", "data", "policies", "models", "latent", "bounds", "attribution",
-    "allocation", "reinforce", "budget", "training", "pipeline", "device", "timing", "benchmark",
+    "rollout",
+    "envs",
+    "data",
+    "policies",
+    "models",
+    "latent",
+    "bounds",
+    "attribution",
+    "allocation",
+    "reinforce",
+    "budget",
+    "training",
+    "pipeline",
+    "device",
+    "timing",
+    "benchmark",
+    "claims",
+    "notebook",
+    "plotting",
 )
 
 __all__ = [*_MODULES, "Trajectory", "make_rollout", "__version__"]

@@ -56,15 +56,23 @@ def _law(text: str):
 
     parts = text.split(",")
     if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected COEF,EXP (two numbers), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected COEF,EXP (two numbers), got {text!r}"
+        )
     try:
         coef, exp = (float(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected COEF,EXP (two numbers), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected COEF,EXP (two numbers), got {text!r}"
+        ) from None
     if not (coef > 0 and math.isfinite(coef)):
-        raise argparse.ArgumentTypeError(f"COEF must be a positive number, got {parts[0]!r}")
+        raise argparse.ArgumentTypeError(
+            f"COEF must be a positive number, got {parts[0]!r}"
+        )
     if not (exp > 0 and math.isfinite(exp)):
-        raise argparse.ArgumentTypeError(f"EXP must be a positive number, got {parts[1]!r}")
+        raise argparse.ArgumentTypeError(
+            f"EXP must be a positive number, got {parts[1]!r}"
+        )
     return PowerLaw(coef, exp)
 
 
@@ -75,7 +83,9 @@ def _float_type(positive: bool) -> Callable[[str], float]:
         try:
             return number("value", text, positive=positive)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind} number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind} number, got {text!r}"
+            ) from None
 
     return convert
 
@@ -99,44 +109,99 @@ def _add_allocate(sub) -> None:
         epilog=_ALLOCATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--budget", type=_positive_float, required=True, metavar="C",
-                   help="total budget C, in the same money unit as the prices (required)")
+    p.add_argument(
+        "--budget",
+        type=_positive_float,
+        required=True,
+        metavar="C",
+        help="total budget C, in the same money unit as the prices (required)",
+    )
     laws = p.add_argument_group(
         "learning curves",
-        textwrap.fill("give each law as COEF,EXP, or measure them and pass --fit; an explicit law overrides "
-        "the fitted one", width=88),
+        textwrap.fill(
+            "give each law as COEF,EXP, or measure them and pass --fit; an explicit law overrides "
+            "the fitted one",
+            width=88,
+        ),
     )
-    laws.add_argument("--dynamics", type=_law, metavar="COEF,EXP",
-                      help="dynamics error eps_d(N_d) = COEF * N_d^(-EXP), EXP > 0")
-    laws.add_argument("--reward", type=_law, metavar="COEF,EXP",
-                      help="reward error eps_r(N_r) = COEF * N_r^(-EXP), EXP > 0")
-    laws.add_argument("--fit", metavar="CSV",
-                      help="fit the laws by least squares in log-log space to a CSV file with "
-                           "columns n, dynamics_error, reward_error (blank cells allowed)")
+    laws.add_argument(
+        "--dynamics",
+        type=_law,
+        metavar="COEF,EXP",
+        help="dynamics error eps_d(N_d) = COEF * N_d^(-EXP), EXP > 0",
+    )
+    laws.add_argument(
+        "--reward",
+        type=_law,
+        metavar="COEF,EXP",
+        help="reward error eps_r(N_r) = COEF * N_r^(-EXP), EXP > 0",
+    )
+    laws.add_argument(
+        "--fit",
+        metavar="CSV",
+        help="fit the laws by least squares in log-log space to a CSV file with "
+        "columns n, dynamics_error, reward_error (blank cells allowed)",
+    )
     prices = p.add_argument_group("prices")
-    prices.add_argument("--cost-dynamics", type=_positive_float, default=1.0, metavar="C_D",
-                        help="price of one transition (default 1)")
-    prices.add_argument("--cost-reward", type=_positive_float, default=1.0, metavar="C_R",
-                        help="price of one reward label (default 1)")
+    prices.add_argument(
+        "--cost-dynamics",
+        type=_positive_float,
+        default=1.0,
+        metavar="C_D",
+        help="price of one transition (default 1)",
+    )
+    prices.add_argument(
+        "--cost-reward",
+        type=_positive_float,
+        default=1.0,
+        metavar="C_R",
+        help="price of one reward label (default 1)",
+    )
     weights = p.add_argument_group(
         "weights of the two errors in the bound",
-        textwrap.fill("either give them directly, or give --gamma and the three Lipschitz constants to use the "
-        "infinite-horizon bound's weights w_r = 1/(1-gamma), "
-        "w_d = gamma*L_r*(1+L_pi) / ((1-gamma)*(1-gamma*L_f*(1+L_pi))); default w_d = w_r = 1",
-                      width=88),
+        textwrap.fill(
+            "either give them directly, or give --gamma and the three Lipschitz constants to use the "
+            "infinite-horizon bound's weights w_r = 1/(1-gamma), "
+            "w_d = gamma*L_r*(1+L_pi) / ((1-gamma)*(1-gamma*L_f*(1+L_pi))); default w_d = w_r = 1",
+            width=88,
+        ),
     )
-    weights.add_argument("--weight-dynamics", type=_positive_float, metavar="W_D",
-                         help="weight w_d of the dynamics error")
-    weights.add_argument("--weight-reward", type=_positive_float, metavar="W_R",
-                         help="weight w_r of the reward error")
-    weights.add_argument("--gamma", type=_nonneg_float, metavar="GAMMA",
-                         help="discount in [0, 1); needs the three --lip-* options")
-    weights.add_argument("--lip-dynamics", type=_nonneg_float, metavar="L_F",
-                         help="Lipschitz constant of the learned dynamics")
-    weights.add_argument("--lip-reward", type=_nonneg_float, metavar="L_R",
-                         help="Lipschitz constant of the learned reward")
-    weights.add_argument("--lip-policy", type=_nonneg_float, metavar="L_PI",
-                         help="Lipschitz constant of the policy")
+    weights.add_argument(
+        "--weight-dynamics",
+        type=_positive_float,
+        metavar="W_D",
+        help="weight w_d of the dynamics error",
+    )
+    weights.add_argument(
+        "--weight-reward",
+        type=_positive_float,
+        metavar="W_R",
+        help="weight w_r of the reward error",
+    )
+    weights.add_argument(
+        "--gamma",
+        type=_nonneg_float,
+        metavar="GAMMA",
+        help="discount in [0, 1); needs the three --lip-* options",
+    )
+    weights.add_argument(
+        "--lip-dynamics",
+        type=_nonneg_float,
+        metavar="L_F",
+        help="Lipschitz constant of the learned dynamics",
+    )
+    weights.add_argument(
+        "--lip-reward",
+        type=_nonneg_float,
+        metavar="L_R",
+        help="Lipschitz constant of the learned reward",
+    )
+    weights.add_argument(
+        "--lip-policy",
+        type=_nonneg_float,
+        metavar="L_PI",
+        help="Lipschitz constant of the policy",
+    )
     p.set_defaults(run=_run_allocate)
 
 
@@ -146,13 +211,17 @@ def _read_errors(path: str) -> dict[str, tuple[list[float], list[float]]]:
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
-        raise _InputError(f"cannot read --fit file {path!r}: {exc.strerror or exc}") from None
+        raise _InputError(
+            f"cannot read --fit file {path!r}: {exc.strerror or exc}"
+        ) from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise _InputError(f"--fit file {path!r} is empty")
     header = [h.strip() for h in rows[0]]
     if "n" not in header:
-        raise _InputError(f"--fit file {path!r} has no column 'n' (header: {', '.join(header)})")
+        raise _InputError(
+            f"--fit file {path!r} has no column 'n' (header: {', '.join(header)})"
+        )
     out: dict[str, tuple[list[float], list[float]]] = {}
     for col in ("dynamics_error", "reward_error"):
         if col not in header:
@@ -167,9 +236,12 @@ def _read_errors(path: str) -> dict[str, tuple[list[float], list[float]]]:
             except ValueError:
                 raise _InputError(
                     f"{path}, line {line}: n and {col} must be numbers, got "
-                    f"{cells.get('n', '')!r} and {cells[col]!r}") from None
+                    f"{cells.get('n', '')!r} and {cells[col]!r}"
+                ) from None
             if not (n > 0 and e > 0 and math.isfinite(n) and math.isfinite(e)):
-                raise _InputError(f"{path}, line {line}: n and {col} must be positive")
+                raise _InputError(
+                    f"{path}, line {line}: n and {col} must be positive"
+                )
             ns.append(n)
             errs.append(e)
         out[col] = (ns, errs)
@@ -197,77 +269,125 @@ def _run_allocate(args: argparse.Namespace) -> int:
                 continue
             col = f"{name}_error"
             if col not in data:
-                raise _InputError(f"--fit file {args.fit!r} has no column {col!r}")
+                raise _InputError(
+                    f"--fit file {args.fit!r} has no column {col!r}"
+                )
             ns, errs = data[col]
             if len(ns) < 2:
                 raise _InputError(
                     f"--fit file {args.fit!r}: column {col} needs at least two measured points, "
-                    f"got {len(ns)}")
+                    f"got {len(ns)}"
+                )
             try:
                 laws[name] = fit_power_law(ns, errs)
             except ValueError as exc:
-                raise _InputError(f"--fit file {args.fit!r}, column {col}: {exc}") from None
+                raise _InputError(
+                    f"--fit file {args.fit!r}, column {col}: {exc}"
+                ) from None
             if not laws[name].exponent > 0:
                 raise _InputError(
                     f"--fit file {args.fit!r}: the fitted {name} error does not shrink with n "
-                    f"(exponent {laws[name].exponent:.3g}); a budget cannot buy it down")
-            sources[name] = (f"fitted to {len(ns)} points of {args.fit}, log-log R^2 = "
-                             f"{_log_r2(laws[name], ns, errs):.3f}")
+                    f"(exponent {laws[name].exponent:.3g}); a budget cannot buy it down"
+                )
+            sources[name] = (
+                f"fitted to {len(ns)} points of {args.fit}, log-log R^2 = "
+                f"{_log_r2(laws[name], ns, errs):.3f}"
+            )
     for name, flag in (("dynamics", "--dynamics"), ("reward", "--reward")):
         if laws[name] is None:
-            raise _InputError(f"no {name} learning curve: give {flag} COEF,EXP or --fit CSV")
+            raise _InputError(
+                f"no {name} learning curve: give {flag} COEF,EXP or --fit CSV"
+            )
 
     lips = (args.lip_dynamics, args.lip_reward, args.lip_policy)
     direct = (args.weight_dynamics, args.weight_reward)
     if args.gamma is not None:
         if any(w is not None for w in direct):
-            raise _InputError("give either --weight-dynamics/--weight-reward or --gamma with the "
-                              "Lipschitz constants, not both")
+            raise _InputError(
+                "give either --weight-dynamics/--weight-reward or --gamma with the "
+                "Lipschitz constants, not both"
+            )
         if any(v is None for v in lips):
-            raise _InputError("--gamma needs --lip-dynamics, --lip-reward and --lip-policy")
+            raise _InputError(
+                "--gamma needs --lip-dynamics, --lip-reward and --lip-policy"
+            )
         if not args.gamma < 1:
-            raise _InputError(f"--gamma must lie in [0, 1), got {args.gamma:g}")
+            raise _InputError(
+                f"--gamma must lie in [0, 1), got {args.gamma:g}"
+            )
         w_d, w_r = bound_weights(*lips, args.gamma)
         loop = args.gamma * args.lip_dynamics * (1 + args.lip_policy)
         if math.isinf(w_d):
             raise _InputError(
                 f"gamma * L_f * (1 + L_pi) = {loop:.4g} >= 1: the infinite-horizon bound is "
                 f"infinite, so no allocation can make it finite (use smaller Lipschitz constants "
-                f"or a smaller --gamma)")
+                f"or a smaller --gamma)"
+            )
         if w_d == 0:
-            raise _InputError("the dynamics weight is 0 (gamma = 0 or L_r = 0): the bound does "
-                              "not depend on the dynamics model; spend the budget on reward labels")
-        weight_note = (f"from gamma = {args.gamma:g}, L_f = {lips[0]:g}, L_r = {lips[1]:g}, "
-                       f"L_pi = {lips[2]:g} (gamma*L = {loop:.4g})")
+            raise _InputError(
+                "the dynamics weight is 0 (gamma = 0 or L_r = 0): the bound does "
+                "not depend on the dynamics model; spend the budget on reward labels"
+            )
+        weight_note = (
+            f"from gamma = {args.gamma:g}, L_f = {lips[0]:g}, L_r = {lips[1]:g}, "
+            f"L_pi = {lips[2]:g} (gamma*L = {loop:.4g})"
+        )
     else:
         if any(v is not None for v in lips):
-            raise _InputError("--lip-dynamics, --lip-reward and --lip-policy need --gamma")
+            raise _InputError(
+                "--lip-dynamics, --lip-reward and --lip-policy need --gamma"
+            )
         w_d = 1.0 if args.weight_dynamics is None else args.weight_dynamics
         w_r = 1.0 if args.weight_reward is None else args.weight_reward
-        weight_note = "given" if any(w is not None for w in direct) else "default"
+        weight_note = (
+            "given" if any(w is not None for w in direct) else "default"
+        )
 
     budget, c_d, c_r = args.budget, args.cost_dynamics, args.cost_reward
     try:
-        best = optimal_allocation(budget, laws["dynamics"], laws["reward"], cost_dynamics=c_d,
-                                  cost_reward=c_r, weight_dynamics=w_d, weight_reward=w_r)
+        best = optimal_allocation(
+            budget,
+            laws["dynamics"],
+            laws["reward"],
+            cost_dynamics=c_d,
+            cost_reward=c_r,
+            weight_dynamics=w_d,
+            weight_reward=w_r,
+        )
     except ValueError as exc:
         raise _InputError(str(exc)) from None
     half_d, half_r = budget / (2 * c_d), budget / (2 * c_r)
     half = w_d * laws["dynamics"](half_d) + w_r * laws["reward"](half_r)
     share = c_d * best.n_dynamics / budget
 
-    print(f"dynamics error  eps_d(N) = {laws['dynamics']}   ({sources['dynamics']})")
-    print(f"reward error    eps_r(N) = {laws['reward']}   ({sources['reward']})")
-    print(f"weights         w_d = {w_d:.6g}, w_r = {w_r:.6g}   ({weight_note})")
-    print(f"prices          c_d = {c_d:g} per transition, c_r = {c_r:g} per reward label; "
-          f"budget C = {budget:g}")
+    print(
+        f"dynamics error  eps_d(N) = {laws['dynamics']}   ({sources['dynamics']})"
+    )
+    print(
+        f"reward error    eps_r(N) = {laws['reward']}   ({sources['reward']})"
+    )
+    print(
+        f"weights         w_d = {w_d:.6g}, w_r = {w_r:.6g}   ({weight_note})"
+    )
+    print(
+        f"prices          c_d = {c_d:g} per transition, c_r = {c_r:g} per reward label; "
+        f"budget C = {budget:g}"
+    )
     print("optimal allocation")
-    print(f"  transitions   N_d = {best.n_dynamics:.6g}   ({100 * share:.1f}% of the budget)")
-    print(f"  reward labels N_r = {best.n_reward:.6g}   ({100 * (1 - share):.1f}% of the budget)")
+    print(
+        f"  transitions   N_d = {best.n_dynamics:.6g}   ({100 * share:.1f}% of the budget)"
+    )
+    print(
+        f"  reward labels N_r = {best.n_reward:.6g}   ({100 * (1 - share):.1f}% of the budget)"
+    )
     print(f"  ratio         N_d / N_r = {best.ratio:.4g}")
-    print(f"bound at the optimum       w_d*eps_d + w_r*eps_r = {best.bound:.6g}")
-    print(f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d:.6g}, N_r = {half_r:.6g}; "
-          f"{100 * (half / best.bound - 1):+.1f}%)")
+    print(
+        f"bound at the optimum       w_d*eps_d + w_r*eps_r = {best.bound:.6g}"
+    )
+    print(
+        f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d:.6g}, N_r = {half_r:.6g}; "
+        f"{100 * (half / best.bound - 1):+.1f}%)"
+    )
     return 0
 
 

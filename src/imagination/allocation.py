@@ -59,8 +59,18 @@ w_d, w_r, c_d, c_r, C = sp.symbols("w_d w_r c_d c_r C", positive=True)
 _ln_Nd, _ln_Nr = sp.symbols("ln_N_d ln_N_r", real=True)
 
 symbols = {
-    "N_d": N_d, "N_r": N_r, "lambda": lam, "a_d": a_d, "a_r": a_r, "alpha": alpha,
-    "beta": beta, "w_d": w_d, "w_r": w_r, "c_d": c_d, "c_r": c_r, "C": C,
+    "N_d": N_d,
+    "N_r": N_r,
+    "lambda": lam,
+    "a_d": a_d,
+    "a_r": a_r,
+    "alpha": alpha,
+    "beta": beta,
+    "w_d": w_d,
+    "w_r": w_r,
+    "c_d": c_d,
+    "c_r": c_r,
+    "C": C,
 }
 """The sympy symbols of the derivation, by name (all positive)."""
 
@@ -96,7 +106,10 @@ _rho = sp.Symbol("rho", positive=True)
 equal_exponent_ratio: sp.Expr = sp.powdenest(
     sp.expand_power_base(
         sp.solve(
-            sp.Eq(multiplier_dynamics.subs(N_d, _rho * N_r), multiplier_reward.subs(beta, alpha)),
+            sp.Eq(
+                multiplier_dynamics.subs(N_d, _rho * N_r),
+                multiplier_reward.subs(beta, alpha),
+            ),
             _rho,
         )[0],
         force=True,
@@ -107,11 +120,17 @@ equal_exponent_ratio: sp.Expr = sp.powdenest(
 ``(w_d a_d c_r / (w_r a_r c_d))^(1/(1+alpha))``."""
 
 _gap_fn = sp.lambdify(
-    (_ln_Nd, _ln_Nr, a_d, a_r, alpha, beta, w_d, w_r, c_d, c_r), log_optimality_gap, "math"
+    (_ln_Nd, _ln_Nr, a_d, a_r, alpha, beta, w_d, w_r, c_d, c_r),
+    log_optimality_gap,
+    "math",
 )
-_ratio_fn = sp.lambdify((a_d, a_r, alpha, w_d, w_r, c_d, c_r), equal_exponent_ratio, "math")
+_ratio_fn = sp.lambdify(
+    (a_d, a_r, alpha, w_d, w_r, c_d, c_r), equal_exponent_ratio, "math"
+)
 _weights_fn = sp.lambdify(
-    (_bounds.L_f, _bounds.L_r, _bounds.L_pi, _bounds.gamma), _bounds.bound_weights_expr, "math"
+    (_bounds.L_f, _bounds.L_r, _bounds.L_pi, _bounds.gamma),
+    _bounds.bound_weights_expr,
+    "math",
 )
 
 
@@ -139,13 +158,19 @@ class PowerLaw:
     exponent: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "coef", number("coef", self.coef, positive=True))
+        object.__setattr__(
+            self, "coef", number("coef", self.coef, positive=True)
+        )
         try:
             e = float(self.exponent)
         except (TypeError, ValueError):
-            raise ValueError(f"exponent must be a finite number, got {self.exponent!r}") from None
+            raise ValueError(
+                f"exponent must be a finite number, got {self.exponent!r}"
+            ) from None
         if not math.isfinite(e):
-            raise ValueError(f"exponent must be a finite number, got {self.exponent!r}")
+            raise ValueError(
+                f"exponent must be a finite number, got {self.exponent!r}"
+            )
         object.__setattr__(self, "exponent", e)
 
     def __call__(self, n):
@@ -182,9 +207,13 @@ def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
     x = np.asarray(n, dtype=np.float64).ravel()
     y = np.asarray(err, dtype=np.float64).ravel()
     if x.shape != y.shape:
-        raise ValueError(f"n and err must have the same length, got {x.size} and {y.size}")
+        raise ValueError(
+            f"n and err must have the same length, got {x.size} and {y.size}"
+        )
     if x.size < 2:
-        raise ValueError(f"fit_power_law needs at least two points, got {x.size}")
+        raise ValueError(
+            f"fit_power_law needs at least two points, got {x.size}"
+        )
     if not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise ValueError("n must contain positive finite values only")
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
@@ -309,7 +338,9 @@ def optimal_allocation(
     wr = number("weight_reward", weight_reward, positive=True)
     for name, law in (("dynamics", dynamics), ("reward", reward)):
         if not isinstance(law, PowerLaw):
-            raise ValueError(f"{name} must be a PowerLaw, got {type(law).__name__}")
+            raise ValueError(
+                f"{name} must be a PowerLaw, got {type(law).__name__}"
+            )
         if not law.exponent > 0:
             raise ValueError(
                 f"{name} exponent must be positive (an error that shrinks with data), "
@@ -326,18 +357,32 @@ def optimal_allocation(
         ln_d0, ln_r0 = math.log(C_ / cd), math.log(C_ / cr)
 
         def gap(u: float) -> float:
-            return _gap_fn(ln_d0 + _log_sigmoid(u), ln_r0 + _log_sigmoid(-u),
-                           ad, ar, al, be, wd, wr, cd, cr)
+            return _gap_fn(
+                ln_d0 + _log_sigmoid(u),
+                ln_r0 + _log_sigmoid(-u),
+                ad,
+                ar,
+                al,
+                be,
+                wd,
+                wr,
+                cd,
+                cr,
+            )
 
         lo, hi = -1.0, 1.0
         while gap(lo) <= 0:
             lo *= 2.0
             if lo < -1e6:
-                raise ValueError("optimal_allocation: could not bracket the optimum (inputs too extreme)")
+                raise ValueError(
+                    "optimal_allocation: could not bracket the optimum (inputs too extreme)"
+                )
         while gap(hi) >= 0:
             hi *= 2.0
             if hi > 1e6:
-                raise ValueError("optimal_allocation: could not bracket the optimum (inputs too extreme)")
+                raise ValueError(
+                    "optimal_allocation: could not bracket the optimum (inputs too extreme)"
+                )
         for _ in range(400):
             mid = 0.5 * (lo + hi)
             if mid <= lo or mid >= hi:
@@ -358,7 +403,9 @@ def _mse(model: Callable) -> Callable:
     def loss(layers, batch):
         s, a, y = batch
         pred = jax.vmap(model, in_axes=(None, 0, 0))(layers, s, a)
-        return jnp.mean(jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1))
+        return jnp.mean(
+            jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1)
+        )
 
     return loss
 
@@ -413,13 +460,19 @@ def train_on_subsets(
     targets = jnp.asarray(targets)
     n_pool = states.shape[0]
     if actions.shape[0] != n_pool or targets.shape[0] != n_pool:
-        raise ValueError("states, actions and targets must have the same number of rows")
+        raise ValueError(
+            "states, actions and targets must have the same number of rows"
+        )
     pad = n_pool if pad is None else int(pad)
     if not 1 <= pad <= n_pool:
-        raise ValueError(f"pad must be an integer in [1, {n_pool}] (the pool size), got {pad!r}")
+        raise ValueError(
+            f"pad must be an integer in [1, {n_pool}] (the pool size), got {pad!r}"
+        )
     sizes = jnp.asarray(sizes, jnp.int32)
     if sizes.ndim != 1:
-        raise ValueError(f"sizes must be a one-dimensional array, got shape {sizes.shape}")
+        raise ValueError(
+            f"sizes must be a one-dimensional array, got shape {sizes.shape}"
+        )
     out_dim = 1 if targets.ndim == 1 else targets.shape[1]
     in_dim = states.shape[1] + actions.shape[1]
     data = (states[:pad], actions[:pad], targets[:pad])
@@ -427,9 +480,16 @@ def train_on_subsets(
     def one(k, n):
         k_init, k_fit = jax.random.split(k)
         layers = _mlp_init(k_init, (in_dim, *hidden, out_dim), states.dtype)
-        layers, _ = _fit(_mse(model), layers, data, k_fit, steps=steps,
-                         learning_rate=learning_rate, batch_size=batch_size,
-                         n_valid=jnp.clip(n, 1, pad))
+        layers, _ = _fit(
+            _mse(model),
+            layers,
+            data,
+            k_fit,
+            steps=steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            n_valid=jnp.clip(n, 1, pad),
+        )
         return layers
 
     keys = jax.random.split(key, sizes.shape[0])

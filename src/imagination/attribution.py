@@ -51,7 +51,9 @@ Array = jax.Array
 
 
 # ----------------------------------------------------------------------------- step functions
-def clipped_linear(params: tuple[Array, Array], s: Array, key: Array | None = None) -> Array:
+def clipped_linear(
+    params: tuple[Array, Array], s: Array, key: Array | None = None
+) -> Array:
     """Saturated linear feedback ``a = clip(K s, -a_max, a_max)``; ``params = (K, a_max)``.
 
     Clipping is 1-Lipschitz, so the policy's Lipschitz constant is at most ``||K||_2`` (the
@@ -113,10 +115,14 @@ def pendulum_setup(
         start box (chapter 2 checks this), with room for imagined ones that drift.
     """
     if len(gain) != 2:
-        raise ValueError(f"gain must have two entries (theta, theta_dot), got {gain!r}")
+        raise ValueError(
+            f"gain must have two entries (theta, theta_dot), got {gain!r}"
+        )
     for name, box in (("start_box", start_box), ("data_box", data_box)):
         if len(box) != 2 or min(box) <= 0:
-            raise ValueError(f"{name} must be two positive half-widths, got {box!r}")
+            raise ValueError(
+                f"{name} must be two positive half-widths, got {box!r}"
+            )
     env = envs.pendulum()
     K = jnp.asarray([gain], jnp.float32)
     a_max = jnp.asarray(env.params.max_torque, jnp.float32)
@@ -161,17 +167,31 @@ def train_pendulum_models(
         raise ValueError(f"n_data must be a positive integer, got {n_data!r}")
     k_data, k_dyn, k_rew = jax.random.split(key, 3)
     tr = data.sample_transitions(
-        setup.env, k_data, int(n_data), action_scale=float(setup.policy_params[1]),
-        state_low=setup.data_low, state_high=setup.data_high,
+        setup.env,
+        k_data,
+        int(n_data),
+        action_scale=float(setup.policy_params[1]),
+        state_low=setup.data_low,
+        state_high=setup.data_high,
     )
     dyn, dyn_loss = models.train_dynamics(
-        k_dyn, tr.states, tr.actions, tr.next_states, hidden=hidden, steps=steps,
+        k_dyn,
+        tr.states,
+        tr.actions,
+        tr.next_states,
+        hidden=hidden,
+        steps=steps,
         learning_rate=learning_rate,
     )
     rew = rew_loss = None
     if reward:
         rew, rew_loss = models.train_reward(
-            k_rew, tr.states, tr.actions, tr.rewards, hidden=hidden, steps=steps,
+            k_rew,
+            tr.states,
+            tr.actions,
+            tr.rewards,
+            hidden=hidden,
+            steps=steps,
             learning_rate=learning_rate,
         )
     return PendulumModels(dyn, rew, tr, dyn_loss, rew_loss)
@@ -183,7 +203,9 @@ def sample_box(key: Array, n: int, low: Array, high: Array) -> Array:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     low = jnp.asarray(low, jnp.float32)
     high = jnp.asarray(high, jnp.float32)
-    return jax.random.uniform(key, (int(n), low.shape[0]), jnp.float32, low, high)
+    return jax.random.uniform(
+        key, (int(n), low.shape[0]), jnp.float32, low, high
+    )
 
 
 # ----------------------------------------------------------------------------- state errors
@@ -234,16 +256,34 @@ def state_errors(
     StateErrors
         ``errors`` has shape ``(B, H + 1)`` and ``errors[:, 0] == 0``.
     """
-    true = rollout(true_dynamics, zero_reward, policy, (true_params, None, policy_params),
-                   start_states, key, horizon=horizon)
-    imag = rollout(model_dynamics, zero_reward, policy, (model_params, None, policy_params),
-                   start_states, key, horizon=horizon)
+    true = rollout(
+        true_dynamics,
+        zero_reward,
+        policy,
+        (true_params, None, policy_params),
+        start_states,
+        key,
+        horizon=horizon,
+    )
+    imag = rollout(
+        model_dynamics,
+        zero_reward,
+        policy,
+        (model_params, None, policy_params),
+        start_states,
+        key,
+        horizon=horizon,
+    )
     errors = jnp.linalg.norm(imag.states - true.states, axis=-1)
     return StateErrors(errors, true.states, true.actions, imag.states)
 
 
 def closed_loop_lipschitz_lower(
-    model: Callable, params: Any, policy: Callable, policy_params: Any, states: Array
+    model: Callable,
+    params: Any,
+    policy: Callable,
+    policy_params: Any,
+    states: Array,
 ) -> Array:
     """Largest local constant ``||d/ds model(s, policy(s))||_2`` over ``states``.
 
@@ -290,15 +330,43 @@ def attribution_rollouts(
     imagined dynamics from ``out["dynamics"].states - out["true"].states``.
     """
     combos = {
-        "true": (true_dynamics, true_dynamics_params, true_reward, true_reward_params),
-        "reward": (true_dynamics, true_dynamics_params, model_reward, model_reward_params),
-        "dynamics": (model_dynamics, model_dynamics_params, true_reward, true_reward_params),
-        "both": (model_dynamics, model_dynamics_params, model_reward, model_reward_params),
+        "true": (
+            true_dynamics,
+            true_dynamics_params,
+            true_reward,
+            true_reward_params,
+        ),
+        "reward": (
+            true_dynamics,
+            true_dynamics_params,
+            model_reward,
+            model_reward_params,
+        ),
+        "dynamics": (
+            model_dynamics,
+            model_dynamics_params,
+            true_reward,
+            true_reward_params,
+        ),
+        "both": (
+            model_dynamics,
+            model_dynamics_params,
+            model_reward,
+            model_reward_params,
+        ),
     }
     out = {}
     for name, (dyn, dyn_p, rew, rew_p) in combos.items():
-        traj = rollout(dyn, rew, policy, (dyn_p, rew_p, policy_params), start_states, key,
-                       horizon=horizon, gamma=1.0)
+        traj = rollout(
+            dyn,
+            rew,
+            policy,
+            (dyn_p, rew_p, policy_params),
+            start_states,
+            key,
+            horizon=horizon,
+            gamma=1.0,
+        )
         out[name] = traj
     return out
 
@@ -324,10 +392,14 @@ def partial_returns(rewards: Array, gammas: Array, horizons: Array) -> Array:
     ts = jnp.arange(rewards.shape[-1])
 
     def one(gamma, horizon):
-        weights = jnp.where(ts < horizon, gamma ** ts.astype(rewards.dtype), 0.0)
+        weights = jnp.where(
+            ts < horizon, gamma ** ts.astype(rewards.dtype), 0.0
+        )
         return rewards @ weights
 
-    return jax.vmap(lambda g: jax.vmap(lambda h: one(g, h))(horizons))(jnp.asarray(gammas, rewards.dtype))
+    return jax.vmap(lambda g: jax.vmap(lambda h: one(g, h))(horizons))(
+        jnp.asarray(gammas, rewards.dtype)
+    )
 
 
 # ----------------------------------------------------------------------------- the tight system
@@ -364,7 +436,9 @@ class TightSystem(NamedTuple):
     lip_policy: float
 
 
-def tight_system(p: float, k: float, l: float, eps_d: float, eps_r: float) -> TightSystem:  # noqa: E741
+def tight_system(
+    p: float, k: float, l: float, eps_d: float, eps_r: float
+) -> TightSystem:  # noqa: E741
     """Build the aligned system on which the return-error bound is attained.
 
     Parameters
@@ -382,6 +456,14 @@ def tight_system(p: float, k: float, l: float, eps_d: float, eps_r: float) -> Ti
             raise ValueError(f"{name} must be non-negative, got {v!r}")
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     return TightSystem(
-        (f32(p), f32(0.0)), (f32(p), f32(eps_d)), (f32(l), f32(0.0)), (f32(l), f32(eps_r)),
-        f32([[k]]), float(eps_d), float(eps_r), float(p), float(l), float(k),
+        (f32(p), f32(0.0)),
+        (f32(p), f32(eps_d)),
+        (f32(l), f32(0.0)),
+        (f32(l), f32(eps_r)),
+        f32([[k]]),
+        float(eps_d),
+        float(eps_r),
+        float(p),
+        float(l),
+        float(k),
     )

@@ -44,24 +44,41 @@ def make_params(key):
 
 def flops_per_step(batch: int) -> int:
     """Multiply-add FLOPs of the six matrix multiplies of one step (2 per multiply-add)."""
-    shapes = [(STATE, HIDDEN), (HIDDEN, ACTION), (STATE + ACTION, HIDDEN), (HIDDEN, 1),
-              (STATE + ACTION, HIDDEN), (HIDDEN, STATE)]
+    shapes = [
+        (STATE, HIDDEN),
+        (HIDDEN, ACTION),
+        (STATE + ACTION, HIDDEN),
+        (HIDDEN, 1),
+        (STATE + ACTION, HIDDEN),
+        (HIDDEN, STATE),
+    ]
     return 2 * batch * sum(i * o for i, o in shapes)
 
 
 # ----------------------------------------------------------------------------- contenders
 def jax_runner(params, s0, horizon):
-    run = make_rollout(models.dynamics_model, models.reward_model, policies.mlp,
-                       horizon=horizon, gamma=0.99)
+    run = make_rollout(
+        models.dynamics_model,
+        models.reward_model,
+        policies.mlp,
+        horizon=horizon,
+        gamma=0.99,
+    )
     dyn, rew, pol = params
     key = jax.random.key(0)
     return lambda: run(dyn, rew, pol, s0, key).returns
 
 
 def numpy_runner(params, s0, horizon):
-    (dW1, db1), (dW2, db2) = [(np.asarray(W), np.asarray(b)) for W, b in params[0]]
-    (rW1, rb1), (rW2, rb2) = [(np.asarray(W), np.asarray(b)) for W, b in params[1]]
-    (pW1, pb1), (pW2, pb2) = [(np.asarray(W), np.asarray(b)) for W, b in params[2]]
+    (dW1, db1), (dW2, db2) = [
+        (np.asarray(W), np.asarray(b)) for W, b in params[0]
+    ]
+    (rW1, rb1), (rW2, rb2) = [
+        (np.asarray(W), np.asarray(b)) for W, b in params[1]
+    ]
+    (pW1, pb1), (pW2, pb2) = [
+        (np.asarray(W), np.asarray(b)) for W, b in params[2]
+    ]
     s_init = np.asarray(s0)
 
     def run():
@@ -144,8 +161,13 @@ def activation_runner(batch, horizon):
 
 
 # ----------------------------------------------------------------------------- measurement
-def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
-            with_slow: bool = True) -> dict:
+def measure(
+    batch: int,
+    horizon: int,
+    repeats: int = 5,
+    python_subset: int = 64,
+    with_slow: bool = True,
+) -> dict:
     """Time every contender on one problem size and return the figures as a dict.
 
     Parameters
@@ -170,35 +192,57 @@ def measure(batch: int, horizon: int, repeats: int = 5, python_subset: int = 64,
         ``speedup_vs_python``.
     """
     if batch < 1 or horizon < 1 or repeats < 1 or python_subset < 1:
-        raise ValueError("batch, horizon, repeats and python_subset must be positive")
+        raise ValueError(
+            "batch, horizon, repeats and python_subset must be positive"
+        )
     params = make_params(jax.random.key(0))
     s0 = jax.random.normal(jax.random.key(1), (batch, STATE), jnp.float32)
     steps = batch * horizon
     flops = flops_per_step(batch) * horizon
-    out = {"batch": batch, "horizon": horizon, "backend": device.backend(),
-           "device": jax.devices()[0].device_kind}
+    out = {
+        "batch": batch,
+        "horizon": horizon,
+        "backend": device.backend(),
+        "device": jax.devices()[0].device_kind,
+    }
 
     if with_slow:
         # The NumPy contenders run first, before XLA's worker threads have work to spin on, and
         # best of at least three: their timings are not to be slowed by the engine's threads.
         t_np = time_call(numpy_runner(params, s0, horizon), repeats=repeats)
         sub = s0[:python_subset]
-        t_py = time_call(python_runner(params, sub, horizon), repeats=max(3, repeats // 2))
-        out.update(numpy_steps_per_s=steps / t_np.best_s,
-                   python_steps_per_s=python_subset * horizon / t_py.best_s)
+        t_py = time_call(
+            python_runner(params, sub, horizon), repeats=max(3, repeats // 2)
+        )
+        out.update(
+            numpy_steps_per_s=steps / t_np.best_s,
+            python_steps_per_s=python_subset * horizon / t_py.best_s,
+        )
     t_jax = time_call(jax_runner(params, s0, horizon), repeats=repeats)
     t_roof = time_call(roofline_runner(params, s0, horizon), repeats=repeats)
     t_act = time_call(activation_runner(batch, horizon), repeats=repeats)
-    out.update(jax_compile_s=t_jax.compile_s, jax_run_s=t_jax.best_s,
-               jax_steps_per_s=steps / t_jax.best_s, jax_flops_per_s=flops / t_jax.best_s,
-               roofline_flops_per_s=flops / t_roof.best_s)
+    out.update(
+        jax_compile_s=t_jax.compile_s,
+        jax_run_s=t_jax.best_s,
+        jax_steps_per_s=steps / t_jax.best_s,
+        jax_flops_per_s=flops / t_jax.best_s,
+        roofline_flops_per_s=flops / t_roof.best_s,
+    )
     if with_slow:
-        out["speedup_vs_numpy"] = out["jax_steps_per_s"] / out["numpy_steps_per_s"]
-        out["speedup_vs_python"] = out["jax_steps_per_s"] / out["python_steps_per_s"]
-    out["fraction_of_roofline"] = out["jax_flops_per_s"] / out["roofline_flops_per_s"]
+        out["speedup_vs_numpy"] = (
+            out["jax_steps_per_s"] / out["numpy_steps_per_s"]
+        )
+        out["speedup_vs_python"] = (
+            out["jax_steps_per_s"] / out["python_steps_per_s"]
+        )
+    out["fraction_of_roofline"] = (
+        out["jax_flops_per_s"] / out["roofline_flops_per_s"]
+    )
     # The roofline omits the activations; matmuls plus tanh alone is the floor for this model.
     out["activation_s"] = t_act.best_s
-    out["fraction_of_matmul_tanh_floor"] = (t_roof.best_s + t_act.best_s) / t_jax.best_s
+    out["fraction_of_matmul_tanh_floor"] = (
+        t_roof.best_s + t_act.best_s
+    ) / t_jax.best_s
     return out
 
 

@@ -39,8 +39,15 @@ t = sp.symbols("t", integer=True, nonnegative=True)
 delta_t = sp.symbols("delta_t", nonnegative=True)
 
 symbols = {
-    "eps_d": eps_d, "eps_r": eps_r, "L_f": L_f, "L_r": L_r, "L_pi": L_pi, "L": L,
-    "gamma": gamma, "t": t, "delta_t": delta_t,
+    "eps_d": eps_d,
+    "eps_r": eps_r,
+    "L_f": L_f,
+    "L_r": L_r,
+    "L_pi": L_pi,
+    "L": L,
+    "gamma": gamma,
+    "t": t,
+    "delta_t": delta_t,
 }
 """The sympy symbols used by the expressions below, by name."""
 
@@ -60,19 +67,23 @@ delta_closed_form: sp.Expr = sp.Piecewise(
 per_step_from_delta: sp.Expr = eps_r + L_r * (1 + L_pi) * delta_t
 """Per-step reward error bound ``eps_r + L_r (1 + L_pi) delta_t`` in terms of the state error."""
 
-per_step_reward_error: sp.Expr = per_step_from_delta.subs(delta_t, sp.factor(delta_recursion_solution))
+per_step_reward_error: sp.Expr = per_step_from_delta.subs(
+    delta_t, sp.factor(delta_recursion_solution)
+)
 """Bound on ``|r_hat(s_hat_t, a_hat_t) - r(s_t, a_t)|`` at step ``t`` (for ``L != 1``)."""
 
 
 def _convergent_branch(expr: sp.Expr) -> sp.Expr:
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[0][0])
+    return expr.replace(
+        lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[0][0]
+    )
 
 
 return_error_infinite: sp.Expr = sp.factor(
     sp.simplify(
-        _convergent_branch(sp.summation(gamma**t * per_step_reward_error, (t, 0, sp.oo))).subs(
-            L, L_f * (1 + L_pi)
-        )
+        _convergent_branch(
+            sp.summation(gamma**t * per_step_reward_error, (t, 0, sp.oo))
+        ).subs(L, L_f * (1 + L_pi))
     )
 )
 """``sum_{t>=0} gamma^t [eps_r + L_r (1 + L_pi) delta_t]`` for ``gamma L < 1``, with
@@ -85,12 +96,19 @@ bound_weights_expr: tuple[sp.Expr, sp.Expr] = (
 """Coefficients ``(w_d, w_r)`` of ``eps_d`` and ``eps_r`` in :data:`return_error_infinite`."""
 
 # The infinite-horizon bound is linear in the two errors: w_d eps_d + w_r eps_r.
-assert sp.simplify(
-    return_error_infinite - bound_weights_expr[0] * eps_d - bound_weights_expr[1] * eps_r
-) == 0
+assert (
+    sp.simplify(
+        return_error_infinite
+        - bound_weights_expr[0] * eps_d
+        - bound_weights_expr[1] * eps_r
+    )
+    == 0
+)
 
 _delta_np = sp.lambdify((eps_d, L, t), delta_closed_form, "numpy")
-_step_np = sp.lambdify((eps_r, L_r, L_pi, delta_t), per_step_from_delta, "numpy")
+_step_np = sp.lambdify(
+    (eps_r, L_r, L_pi, delta_t), per_step_from_delta, "numpy"
+)
 _w_d_math = sp.lambdify((L_f, L_r, L_pi, gamma), bound_weights_expr[0], "math")
 _w_r_math = sp.lambdify((gamma,), bound_weights_expr[1], "math")
 
@@ -127,10 +145,18 @@ def compounding_error_bound(eps_dynamics: float, lip: float, t):
     eps = number("eps_dynamics", eps_dynamics, finite=False)
     lip = number("lip", lip, finite=False)
     t_arr = np.asarray(t)
-    if t_arr.dtype.kind not in "iuf" or np.any(t_arr < 0) or np.any(t_arr != np.round(t_arr)):
-        raise ValueError(f"t must be a non-negative integer or an array of them, got {t!r}")
+    if (
+        t_arr.dtype.kind not in "iuf"
+        or np.any(t_arr < 0)
+        or np.any(t_arr != np.round(t_arr))
+    ):
+        raise ValueError(
+            f"t must be a non-negative integer or an array of them, got {t!r}"
+        )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.asarray(_delta_np(eps, lip, t_arr.astype(np.float64)), dtype=np.float64)
+        out = np.asarray(
+            _delta_np(eps, lip, t_arr.astype(np.float64)), dtype=np.float64
+        )
     # t = 0 (and eps = 0) give exactly 0, also where L^t overflows (0 * inf would be nan).
     out = np.where((t_arr == 0) | (eps == 0.0), 0.0, out)
     return float(out) if out.ndim == 0 else out
@@ -192,19 +218,33 @@ def return_error_bound(
     loop = lf * (1 + lp)
     if horizon is None:
         if not g < 1:
-            raise ValueError(f"gamma must lie in [0, 1) for an infinite horizon, got {gamma!r}")
-        if eps_d_ == 0.0 or lr == 0.0:  # the dynamics term vanishes, whatever gamma L is
+            raise ValueError(
+                f"gamma must lie in [0, 1) for an infinite horizon, got {gamma!r}"
+            )
+        if (
+            eps_d_ == 0.0 or lr == 0.0
+        ):  # the dynamics term vanishes, whatever gamma L is
             return float(_w_r_math(g) * eps_r_)
         if g * loop >= 1:
             return math.inf
         return float(_w_d_math(lf, lr, lp, g) * eps_d_ + _w_r_math(g) * eps_r_)
-    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 0:
-        raise ValueError(f"horizon must be a non-negative integer or None, got {horizon!r}")
+    if (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, numbers.Integral)
+        or horizon < 0
+    ):
+        raise ValueError(
+            f"horizon must be a non-negative integer or None, got {horizon!r}"
+        )
     if g > 1:
-        raise ValueError(f"gamma must lie in [0, 1] for a finite horizon, got {gamma!r}")
+        raise ValueError(
+            f"gamma must lie in [0, 1] for a finite horizon, got {gamma!r}"
+        )
     ts = np.arange(int(horizon))
     deltas = compounding_error_bound(eps_d_, loop, ts)
-    if lr == 0.0:  # the dynamics term vanishes even where delta_t overflowed (0 * inf = nan)
+    if (
+        lr == 0.0
+    ):  # the dynamics term vanishes even where delta_t overflowed (0 * inf = nan)
         deltas = np.zeros_like(deltas)
     discounts = g ** ts.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -62,8 +62,17 @@ c_roll, c_label = sp.symbols("c_roll c_label", positive=True)
 c = sp.Function("c")
 
 symbols = {
-    "v": v, "V0": V0, "G": G, "B": B, "k": k, "p": p, "m": m, "sigma0_sq": sigma0_sq,
-    "c_roll": c_roll, "c_label": c_label, "c": c,
+    "v": v,
+    "V0": V0,
+    "G": G,
+    "B": B,
+    "k": k,
+    "p": p,
+    "m": m,
+    "sigma0_sq": sigma0_sq,
+    "c_roll": c_roll,
+    "c_label": c_label,
+    "c": c,
 }
 """The sympy symbols (and the undefined cost function ``c``) used below, by name."""
 
@@ -74,7 +83,9 @@ gradient_variance_expr: sp.Expr = (V0 + v * G) * c(v) / B
 objective_expr: sp.Expr = sp.simplify(gradient_variance_expr * B)
 """``(V0 + v G) c(v)``: the budget-free objective (``B`` only scales it)."""
 
-log_derivative_expr: sp.Expr = sp.expand(v * sp.diff(sp.log(objective_expr), v))
+log_derivative_expr: sp.Expr = sp.expand(
+    v * sp.diff(sp.log(objective_expr), v)
+)
 """``d log[(V0 + v G) c(v)] / d log v``; an interior optimum makes it vanish."""
 
 noise_share_expr: sp.Expr = v * G / (V0 + v * G)
@@ -83,7 +94,12 @@ noise_share_expr: sp.Expr = v * G / (V0 + v * G)
 cost_elasticity_expr: sp.Expr = -v * sp.diff(c(v), v) / c(v)
 """Elasticity of the cost, ``-d log c / d log v`` (the percentage saving per percent more noise)."""
 
-assert sp.simplify(log_derivative_expr - (noise_share_expr - cost_elasticity_expr)) == 0
+assert (
+    sp.simplify(
+        log_derivative_expr - (noise_share_expr - cost_elasticity_expr)
+    )
+    == 0
+)
 elasticity_condition: sp.Eq = sp.Eq(noise_share_expr, cost_elasticity_expr)
 """First-order condition ``v G / (V0 + v G) = -d log c / d log v`` (noise share = elasticity)."""
 
@@ -95,9 +111,9 @@ assert len(_power_roots) == 1
 power_optimum_expr: sp.Expr = sp.factor(_power_roots[0])
 """Stationary point ``p V0 / ((1 - p) G)`` of the power-cost objective (a minimum for ``0 < p < 1``)."""
 
-label_objective_expr: sp.Expr = objective_expr.subs(c(v), c_roll + m * c_label).subs(
-    v, sigma0_sq / m
-)
+label_objective_expr: sp.Expr = objective_expr.subs(
+    c(v), c_roll + m * c_label
+).subs(v, sigma0_sq / m)
 """``(V0 + sigma0^2 G / m)(c_roll + m c_label)``: averaging ``m`` labels per reward."""
 
 _label_roots = sp.solve(sp.diff(label_objective_expr, m), m)
@@ -105,11 +121,19 @@ assert len(_label_roots) == 1
 label_repeats_expr: sp.Expr = sp.simplify(_label_roots[0])
 """``sqrt(sigma0^2 G c_roll / (V0 c_label))``, the continuous optimal number of labels per reward."""
 
-_C = sp.Symbol("C", positive=True)  # the value c(v), so the objective lambdifies without a callable
-_variance_np = sp.lambdify((v, V0, G, B, _C), gradient_variance_expr.subs(c(v), _C), "numpy")
-_objective_np = sp.lambdify((v, V0, G, _C), objective_expr.subs(c(v), _C), "numpy")
+_C = sp.Symbol(
+    "C", positive=True
+)  # the value c(v), so the objective lambdifies without a callable
+_variance_np = sp.lambdify(
+    (v, V0, G, B, _C), gradient_variance_expr.subs(c(v), _C), "numpy"
+)
+_objective_np = sp.lambdify(
+    (v, V0, G, _C), objective_expr.subs(c(v), _C), "numpy"
+)
 _power_math = sp.lambdify((V0, G, p), power_optimum_expr, "math")
-_repeats_math = sp.lambdify((sigma0_sq, G, c_roll, V0, c_label), label_repeats_expr, "math")
+_repeats_math = sp.lambdify(
+    (sigma0_sq, G, c_roll, V0, c_label), label_repeats_expr, "math"
+)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -119,7 +143,9 @@ def _cost_values(cost: Cost, x: np.ndarray) -> np.ndarray:
         try:
             out = np.asarray(cost(x), dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"cost must accept a NumPy array of noise variances: {err}") from None
+            raise ValueError(
+                f"cost must accept a NumPy array of noise variances: {err}"
+            ) from None
     else:
         out = np.asarray(number("cost", cost, positive=True), dtype=np.float64)
     try:
@@ -130,7 +156,9 @@ def _cost_values(cost: Cost, x: np.ndarray) -> np.ndarray:
         ) from None
     if not np.all(np.isfinite(out)) or not np.all(out > 0):
         bad = x[~(np.isfinite(out) & (out > 0))]
-        raise ValueError(f"cost must be positive and finite; it is not at v = {bad[:3]}")
+        raise ValueError(
+            f"cost must be positive and finite; it is not at v = {bad[:3]}"
+        )
     return out
 
 
@@ -138,7 +166,9 @@ def _interval(v_min, v_max) -> tuple[float, float]:
     lo = number("v_min", v_min, positive=True)
     hi = number("v_max", v_max, positive=True)
     if hi < lo:
-        raise ValueError(f"v_max must be >= v_min (the interval is empty), got [{lo}, {hi}]")
+        raise ValueError(
+            f"v_max must be >= v_min (the interval is empty), got [{lo}, {hi}]"
+        )
     return lo, hi
 
 
@@ -172,7 +202,9 @@ def gradient_variance(v, budget: float, cost: Cost, v0: float, g: float):
     x = np.asarray(v, dtype=np.float64)
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise ValueError(f"v must be finite and non-negative, got {v!r}")
-    out = np.asarray(_variance_np(x, v0, g, budget, _cost_values(cost, x)), dtype=np.float64)
+    out = np.asarray(
+        _variance_np(x, v0, g, budget, _cost_values(cost, x)), dtype=np.float64
+    )
     return float(out) if out.ndim == 0 else out
 
 
@@ -189,8 +221,10 @@ def _golden(f, lo: np.ndarray, hi: np.ndarray, iters: int = 90):
         new = np.where(left, b - r * (b - a), a + r * (b - a))
         fnew = f(new)
         x1, x2, f1, f2 = (
-            np.where(left, new, x2), np.where(left, x1, new),
-            np.where(left, fnew, f2), np.where(left, f1, fnew),
+            np.where(left, new, x2),
+            np.where(left, x1, new),
+            np.where(left, fnew, f2),
+            np.where(left, f1, fnew),
         )
         xs.append(new)
         fs.append(fnew)
@@ -200,7 +234,13 @@ def _golden(f, lo: np.ndarray, hi: np.ndarray, iters: int = 90):
 
 
 def optimal_noise_variance(
-    v0: float, g: float, cost: Cost, v_min: float, v_max: float, *, grid_per_decade: int = 2048
+    v0: float,
+    g: float,
+    cost: Cost,
+    v_min: float,
+    v_max: float,
+    *,
+    grid_per_decade: int = 2048,
 ) -> float:
     """Global minimiser of ``(v0 + v g) cost(v)`` over ``[v_min, v_max]``.
 
@@ -241,7 +281,9 @@ def optimal_noise_variance(
     g = number("g", g, positive=True)
     lo, hi = _interval(v_min, v_max)
     if int(grid_per_decade) != grid_per_decade or grid_per_decade < 16:
-        raise ValueError(f"grid_per_decade must be an integer >= 16, got {grid_per_decade!r}")
+        raise ValueError(
+            f"grid_per_decade must be an integer >= 16, got {grid_per_decade!r}"
+        )
     if not callable(cost):
         number("cost", cost, positive=True)
         return lo  # constant price: the objective increases with v
@@ -259,7 +301,12 @@ def optimal_noise_variance(
     fg = f(grid)
 
     # 2. bisect every interval towards its steepest change (brackets the jumps)
-    a, b, fa, fb = grid[:-1].copy(), grid[1:].copy(), fg[:-1].copy(), fg[1:].copy()
+    a, b, fa, fb = (
+        grid[:-1].copy(),
+        grid[1:].copy(),
+        fg[:-1].copy(),
+        fg[1:].copy(),
+    )
     for _ in range(60):
         mid = 0.5 * (a + b)
         fm = f(mid)
@@ -277,8 +324,12 @@ def optimal_noise_variance(
     minima = np.flatnonzero(left_ok & right_ok)
     best = minima[np.argsort(vals[minima], kind="stable")[:16]]
     xc = pts[best]
-    j_lo = np.clip(np.searchsorted(grid, xc, side="left") - 1, 0, n - 1)  # largest grid < x
-    j_hi = np.clip(np.searchsorted(grid, xc, side="right"), 0, n - 1)  # smallest grid > x
+    j_lo = np.clip(
+        np.searchsorted(grid, xc, side="left") - 1, 0, n - 1
+    )  # largest grid < x
+    j_hi = np.clip(
+        np.searchsorted(grid, xc, side="right"), 0, n - 1
+    )  # smallest grid > x
     brackets_lo = np.concatenate([np.minimum(grid[j_lo], xc), xc])
     brackets_hi = np.concatenate([xc, np.maximum(grid[j_hi], xc)])
     x_ref, f_ref = _golden(f, brackets_lo, brackets_hi)
@@ -316,7 +367,11 @@ def optimal_noise_variance_power(v0: float, g: float, p: float) -> float:
 
 
 def optimal_label_repeats(
-    v0: float, g: float, label_noise_var: float, cost_rollout: float, cost_label: float
+    v0: float,
+    g: float,
+    label_noise_var: float,
+    cost_rollout: float,
+    cost_label: float,
 ) -> float:
     """Optimal (continuous) number ``m`` of noisy labels averaged per reward.
 

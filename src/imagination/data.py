@@ -57,7 +57,9 @@ def sample_transitions(
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if action_scale <= 0:
-        raise ValueError(f"action_scale must be positive, got {action_scale!r}")
+        raise ValueError(
+            f"action_scale must be positive, got {action_scale!r}"
+        )
     if (state_low is None) != (state_high is None):
         raise ValueError("state_low and state_high must be given together")
     k_s, k_a = jax.random.split(key)
@@ -66,10 +68,16 @@ def sample_transitions(
     else:
         lo = jnp.asarray(state_low, jnp.float32)
         hi = jnp.asarray(state_high, jnp.float32)
-        states = jax.random.uniform(k_s, (int(n), env.state_dim), jnp.float32, lo, hi)
+        states = jax.random.uniform(
+            k_s, (int(n), env.state_dim), jnp.float32, lo, hi
+        )
     actions = jax.random.uniform(
         k_a, (int(n), env.action_dim), jnp.float32, -action_scale, action_scale
     )
-    next_states = jax.vmap(env.dynamics, in_axes=(None, 0, 0))(env.params, states, actions)
-    rewards = jax.vmap(env.reward, in_axes=(None, 0, 0))(env.params, states, actions)
+    next_states = jax.vmap(env.dynamics, in_axes=(None, 0, 0))(
+        env.params, states, actions
+    )
+    rewards = jax.vmap(env.reward, in_axes=(None, 0, 0))(
+        env.params, states, actions
+    )
     return Transitions(states, actions, next_states, rewards)

@@ -59,7 +59,11 @@ def mc_size(cpu: int, gpu: int | None = None, *, factor: int = 64) -> int:
         raise ValueError(f"gpu must be a positive integer, got {gpu!r}")
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor!r}")
-    n = int(gpu if gpu is not None else cpu * factor) if on_accelerator() else int(cpu)
+    n = (
+        int(gpu if gpu is not None else cpu * factor)
+        if on_accelerator()
+        else int(cpu)
+    )
     k = device_count()
     return -(-n // k) * k
 

@@ -75,11 +75,18 @@ def _linear_reward(p: LinearParams, s: Array, a: Array) -> Array:
 
 def _linear_start(p: LinearParams, key: Array, n: int) -> Array:
     ds = p.A.shape[0]
-    return jax.random.uniform(key, (n, ds), p.A.dtype, -p.start_scale, p.start_scale)
+    return jax.random.uniform(
+        key, (n, ds), p.A.dtype, -p.start_scale, p.start_scale
+    )
 
 
 def linear_system(
-    A: Any, B: Any, Q: Any | None = None, R: Any | None = None, *, start_scale: float = 1.0
+    A: Any,
+    B: Any,
+    Q: Any | None = None,
+    R: Any | None = None,
+    *,
+    start_scale: float = 1.0,
 ) -> Env:
     """A linear system with quadratic reward.
 
@@ -106,20 +113,39 @@ def linear_system(
     ds = A.shape[0]
     B = B.reshape(ds, -1)
     da = B.shape[1]
-    Q = jnp.eye(ds, dtype=jnp.float32) if Q is None else jnp.atleast_2d(jnp.asarray(Q, jnp.float32))
-    R = jnp.eye(da, dtype=jnp.float32) if R is None else jnp.atleast_2d(jnp.asarray(R, jnp.float32))
+    Q = (
+        jnp.eye(ds, dtype=jnp.float32)
+        if Q is None
+        else jnp.atleast_2d(jnp.asarray(Q, jnp.float32))
+    )
+    R = (
+        jnp.eye(da, dtype=jnp.float32)
+        if R is None
+        else jnp.atleast_2d(jnp.asarray(R, jnp.float32))
+    )
     if Q.shape != (ds, ds):
         raise ValueError(f"Q must have shape {(ds, ds)}, got {Q.shape}")
     if R.shape != (da, da):
         raise ValueError(f"R must have shape {(da, da)}, got {R.shape}")
     for name, M in (("Q", Q), ("R", R)):
         M64 = np.asarray(M, np.float64)
-        if not np.allclose(M64, M64.T) or np.linalg.eigvalsh(M64).min() < -1e-9:
+        if (
+            not np.allclose(M64, M64.T)
+            or np.linalg.eigvalsh(M64).min() < -1e-9
+        ):
             raise ValueError(f"{name} must be symmetric positive semidefinite")
     if start_scale <= 0:
         raise ValueError(f"start_scale must be positive, got {start_scale!r}")
     params = LinearParams(A, B, Q, R, float(start_scale))
-    return Env("linear", params, _linear_dynamics, _linear_reward, _linear_start, ds, da)
+    return Env(
+        "linear",
+        params,
+        _linear_dynamics,
+        _linear_reward,
+        _linear_start,
+        ds,
+        da,
+    )
 
 
 # ----------------------------------------------------------------------------- pendulum
@@ -142,7 +168,10 @@ def angle_normalize(theta: Array) -> Array:
 def _pendulum_dynamics(p: PendulumParams, s: Array, a: Array) -> Array:
     th, thdot = s[0], s[1]
     u = jnp.clip(a[0], -p.max_torque, p.max_torque)
-    thdot_new = thdot + (3 * p.g / (2 * p.l) * jnp.sin(th) + 3.0 / (p.m * p.l**2) * u) * p.dt
+    thdot_new = (
+        thdot
+        + (3 * p.g / (2 * p.l) * jnp.sin(th) + 3.0 / (p.m * p.l**2) * u) * p.dt
+    )
     thdot_new = jnp.clip(thdot_new, -p.max_speed, p.max_speed)
     return jnp.stack([th + thdot_new * p.dt, thdot_new])
 
@@ -172,5 +201,15 @@ def pendulum(params: PendulumParams | None = None) -> Env:
     params = PendulumParams() if params is None else params
     for name in ("g", "m", "l", "dt", "max_torque", "max_speed"):
         if getattr(params, name) <= 0:
-            raise ValueError(f"{name} must be positive, got {getattr(params, name)!r}")
-    return Env("pendulum", params, _pendulum_dynamics, _pendulum_reward, _pendulum_start, 2, 1)
+            raise ValueError(
+                f"{name} must be positive, got {getattr(params, name)!r}"
+            )
+    return Env(
+        "pendulum",
+        params,
+        _pendulum_dynamics,
+        _pendulum_reward,
+        _pendulum_start,
+        2,
+        1,
+    )

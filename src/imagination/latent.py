@@ -47,7 +47,7 @@ dynamics' constant is unchanged while ``eps_d -> c eps_d`` and ``L_r -> L_r / c`
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -101,7 +101,9 @@ def projection(obs_dim: int = OBS_DIM, seed: int = PROJECTION_SEED) -> Array:
     """
     if int(obs_dim) != obs_dim or obs_dim < 3:
         raise ValueError(f"obs_dim must be an integer >= 3, got {obs_dim!r}")
-    return jax.random.normal(jax.random.key(int(seed)), (int(obs_dim), 3)) / jnp.sqrt(3.0)
+    return jax.random.normal(
+        jax.random.key(int(seed)), (int(obs_dim), 3)
+    ) / jnp.sqrt(3.0)
 
 
 def observe(P: Array, s: Array) -> Array:
@@ -144,8 +146,12 @@ def init_latent(
     obs_dim, action_dim, latent_dim, hidden:
         Sizes (positive integers).
     """
-    for name, v in (("obs_dim", obs_dim), ("action_dim", action_dim),
-                    ("latent_dim", latent_dim), ("hidden", hidden)):
+    for name, v in (
+        ("obs_dim", obs_dim),
+        ("action_dim", action_dim),
+        ("latent_dim", latent_dim),
+        ("hidden", hidden),
+    ):
         if int(v) != v or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     k1, k2, k3, k4 = jax.random.split(key, 4)
@@ -175,8 +181,11 @@ latent_reward = models.reward_model
 """``r_hat(layers, z, a)``: :func:`imagination.models.reward_model` on latents."""
 
 
-def cap_heads(params: LatentParams, cap: float | Array,
-              reward_cap: float | Array | None = None) -> LatentParams:
+def cap_heads(
+    params: LatentParams,
+    cap: float | Array,
+    reward_cap: float | Array | None = None,
+) -> LatentParams:
     """Spectrally normalise every layer of the dynamics (to norm ``<= cap``) and of the reward
     head (to norm ``<= reward_cap``, default ``cap``).
 
@@ -184,8 +193,10 @@ def cap_heads(params: LatentParams, cap: float | Array,
     capped. A per-layer cap ``c`` on the residual MLP of depth 3 gives ``L_f <= 1 + c**3``.
     """
     reward_cap = cap if reward_cap is None else reward_cap
-    return params._replace(dynamics=models.spectral_normalize(params.dynamics, cap),
-                           reward=models.spectral_normalize(params.reward, reward_cap))
+    return params._replace(
+        dynamics=models.spectral_normalize(params.dynamics, cap),
+        reward=models.spectral_normalize(params.reward, reward_cap),
+    )
 
 
 # ----------------------------------------------------------------------------- curvature
@@ -205,11 +216,15 @@ def step_cosines(z: Array, eps: float = 1e-12) -> Array:
         ``(..., T - 2)``: ``cos(z_{t+1} - z_t, z_{t+2} - z_{t+1})``.
     """
     if z.ndim < 2 or z.shape[-2] < 3:
-        raise ValueError(f"z must have shape (..., T, d) with T >= 3, got {z.shape}")
+        raise ValueError(
+            f"z must have shape (..., T, d) with T >= 3, got {z.shape}"
+        )
     d = jnp.diff(z, axis=-2)
     u, v = d[..., :-1, :], d[..., 1:, :]
     num = jnp.sum(u * v, axis=-1)
-    return num / jnp.sqrt((jnp.sum(u * u, -1) + eps) * (jnp.sum(v * v, -1) + eps))
+    return num / jnp.sqrt(
+        (jnp.sum(u * u, -1) + eps) * (jnp.sum(v * v, -1) + eps)
+    )
 
 
 def curvature(z: Array) -> Array:
@@ -224,23 +239,41 @@ def curvature(z: Array) -> Array:
 # ----------------------------------------------------------------------------- data
 def random_policy(scale: Array, s: Array, key: Array) -> Array:
     """State-independent policy: ``a ~ U[-scale, scale]`` (engine signature; ``L_pi = 0``)."""
-    return scale * jax.random.uniform(key, jnp.shape(scale), jnp.float32, -1.0, 1.0)
+    return scale * jax.random.uniform(
+        key, jnp.shape(scale), jnp.float32, -1.0, 1.0
+    )
 
 
 def collect(
-    env: Env, key: Array, n: int, horizon: int, *, action_scale: float = 2.0, gamma: float = 1.0
+    env: Env,
+    key: Array,
+    n: int,
+    horizon: int,
+    *,
+    action_scale: float = 2.0,
+    gamma: float = 1.0,
 ) -> Trajectory:
     """``n`` true trajectories of ``horizon`` steps from the start distribution, with uniformly
     random actions (:func:`random_policy`), run by :func:`imagination.rollout.rollout`."""
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if action_scale <= 0:
-        raise ValueError(f"action_scale must be positive, got {action_scale!r}")
+        raise ValueError(
+            f"action_scale must be positive, got {action_scale!r}"
+        )
     k_s, k_r = jax.random.split(key)
     starts = env.sample_start(env.params, k_s, int(n))
     scale = jnp.full((env.action_dim,), float(action_scale), jnp.float32)
-    return rollout(env.dynamics, env.reward, random_policy, (env.params, env.params, scale),
-                   starts, k_r, horizon=int(horizon), gamma=float(gamma))
+    return rollout(
+        env.dynamics,
+        env.reward,
+        random_policy,
+        (env.params, env.params, scale),
+        starts,
+        k_r,
+        horizon=int(horizon),
+        gamma=float(gamma),
+    )
 
 
 class Windows(NamedTuple):
@@ -266,7 +299,9 @@ def windows(P: Array, traj: Trajectory) -> Windows:
     H = traj.actions.shape[1]
     if H < 2:
         raise ValueError(f"trajectories need a horizon >= 2, got {H}")
-    obs = jax.vmap(jax.vmap(observe, in_axes=(None, 0)), in_axes=(None, 0))(P, traj.states)
+    obs = jax.vmap(jax.vmap(observe, in_axes=(None, 0)), in_axes=(None, 0))(
+        P, traj.states
+    )
     t = jnp.arange(H - 1)
     o = jnp.stack([obs[:, t], obs[:, t + 1], obs[:, t + 2]], axis=2)
     a = jnp.stack([traj.actions[:, t], traj.actions[:, t + 1]], axis=2)
@@ -289,16 +324,26 @@ def latent_loss(
     enc = jax.vmap(jax.vmap(encode, in_axes=(None, 0)), in_axes=(None, 0))
     dec = jax.vmap(jax.vmap(decode, in_axes=(None, 0)), in_axes=(None, 0))
     step = jax.vmap(latent_dynamics, in_axes=(None, 0, 0))
-    rew = jax.vmap(jax.vmap(latent_reward, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))
-    z = enc(p, batch.obs)                                     # (n, 3, dz)
+    rew = jax.vmap(
+        jax.vmap(latent_reward, in_axes=(None, 0, 0)), in_axes=(None, 0, 0)
+    )
+    z = enc(p, batch.obs)  # (n, 3, dz)
     z1 = step(p.dynamics, z[:, 0], batch.actions[:, 0])
     z2 = step(p.dynamics, z1, batch.actions[:, 1])
-    z_hat = jnp.stack([z1, z2], axis=1)                       # (n, 2, dz)
+    z_hat = jnp.stack([z1, z2], axis=1)  # (n, 2, dz)
     recon = jnp.mean(jnp.sum((dec(p, z) - batch.obs) ** 2, -1))
     predict = jnp.mean(jnp.sum((dec(p, z_hat) - batch.obs[:, 1:]) ** 2, -1))
     consistency = jnp.mean(jnp.sum((z_hat - z[:, 1:]) ** 2, -1))
-    reward = jnp.mean((rew(p.reward, z[:, :2], batch.actions) - batch.rewards) ** 2)
-    return recon + predict + consistency + reward + curvature_weight * curvature(z)
+    reward = jnp.mean(
+        (rew(p.reward, z[:, :2], batch.actions) - batch.rewards) ** 2
+    )
+    return (
+        recon
+        + predict
+        + consistency
+        + reward
+        + curvature_weight * curvature(z)
+    )
 
 
 def train_latent(
@@ -341,24 +386,46 @@ def train_latent(
         ``vmap`` over ``key``, ``curvature_weight`` and ``spectral_cap`` to train variants and
         seeds in one call.
     """
-    if isinstance(curvature_weight, (int, float)) and not curvature_weight >= 0:
-        raise ValueError(f"curvature_weight must be non-negative, got {curvature_weight!r}")
-    for name, c in (("spectral_cap", spectral_cap), ("reward_cap", reward_cap)):
+    if (
+        isinstance(curvature_weight, (int, float))
+        and not curvature_weight >= 0
+    ):
+        raise ValueError(
+            f"curvature_weight must be non-negative, got {curvature_weight!r}"
+        )
+    for name, c in (
+        ("spectral_cap", spectral_cap),
+        ("reward_cap", reward_cap),
+    ):
         if isinstance(c, (int, float)) and not c > 0:
             raise ValueError(f"{name} must be positive or None, got {c!r}")
     cap = math.inf if spectral_cap is None else spectral_cap
     rcap = math.inf if reward_cap is None else reward_cap
     k_init, k_fit = jax.random.split(key)
-    params = init_latent(k_init, obs_dim=data.obs.shape[-1], action_dim=data.actions.shape[-1],
-                         latent_dim=latent_dim, hidden=hidden)
+    params = init_latent(
+        k_init,
+        obs_dim=data.obs.shape[-1],
+        action_dim=data.actions.shape[-1],
+        latent_dim=latent_dim,
+        hidden=hidden,
+    )
     loss = lambda p, b: latent_loss(p, b, curvature_weight, cap, rcap)  # noqa: E731
-    params, losses = models.fit(loss, params, data, k_fit, steps=steps,
-                                learning_rate=learning_rate, batch_size=batch_size)
+    params, losses = models.fit(
+        loss,
+        params,
+        data,
+        k_fit,
+        steps=steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+    )
     return cap_heads(params, cap, rcap), losses
 
 
 # ----------------------------------------------------------------------------- evaluation
-def imagine(params: LatentParams, z0: Array, actions: Array, gamma: float) -> tuple[Array, Array]:
+def imagine(
+    params: LatentParams, z0: Array, actions: Array, gamma: float
+) -> tuple[Array, Array]:
     """Latent rollout replaying an open-loop action sequence.
 
     Parameters
@@ -381,10 +448,15 @@ def imagine(params: LatentParams, z0: Array, actions: Array, gamma: float) -> tu
 
     def one(z, acts):
         def step(z, a):
-            return latent_dynamics(params.dynamics, z, a), (z, latent_reward(params.reward, z, a))
+            return latent_dynamics(params.dynamics, z, a), (
+                z,
+                latent_reward(params.reward, z, a),
+            )
 
         z_last, (zs, rs) = jax.lax.scan(step, z, acts)
-        return jnp.concatenate([zs, z_last[None]], 0), discounted_returns(rs, gamma)
+        return jnp.concatenate([zs, z_last[None]], 0), discounted_returns(
+            rs, gamma
+        )
 
     return jax.vmap(one)(z0, actions)
 
@@ -427,7 +499,9 @@ class LatentMetrics(NamedTuple):
     true_returns: Array
 
 
-def evaluate(params: LatentParams, P: Array, traj: Trajectory, gamma: float) -> LatentMetrics:
+def evaluate(
+    params: LatentParams, P: Array, traj: Trajectory, gamma: float
+) -> LatentMetrics:
     """Measure a latent model on true trajectories ``traj`` (jittable; ``vmap`` over models).
 
     The sup errors are maxima over every ``(s_t, a_t)`` of ``traj``: exactly the points where
@@ -435,25 +509,39 @@ def evaluate(params: LatentParams, P: Array, traj: Trajectory, gamma: float) -> 
     :func:`return_bounds` with the upper constants is a guarantee for these trajectories.
     """
     B, H = traj.actions.shape[:2]
-    obs = jax.vmap(jax.vmap(observe, in_axes=(None, 0)), in_axes=(None, 0))(P, traj.states)
-    z = jax.vmap(jax.vmap(encode, in_axes=(None, 0)), in_axes=(None, 0))(params, obs)
+    obs = jax.vmap(jax.vmap(observe, in_axes=(None, 0)), in_axes=(None, 0))(
+        P, traj.states
+    )
+    z = jax.vmap(jax.vmap(encode, in_axes=(None, 0)), in_axes=(None, 0))(
+        params, obs
+    )
     dz = z.shape[-1]
     zs = z[:, :-1].reshape(-1, dz)
     acts = traj.actions.reshape(B * H, -1)
-    pred = jax.vmap(latent_dynamics, in_axes=(None, 0, 0))(params.dynamics, zs, acts)
+    pred = jax.vmap(latent_dynamics, in_axes=(None, 0, 0))(
+        params.dynamics, zs, acts
+    )
     eps_d = jnp.max(jnp.linalg.norm(pred - z[:, 1:].reshape(-1, dz), axis=1))
     pred_obs = jax.vmap(decode, in_axes=(None, 0))(params, pred)
-    eps_o = jnp.max(jnp.linalg.norm(pred_obs - obs[:, 1:].reshape(B * H, -1), axis=1))
-    r_hat = jax.vmap(latent_reward, in_axes=(None, 0, 0))(params.reward, zs, acts)
+    eps_o = jnp.max(
+        jnp.linalg.norm(pred_obs - obs[:, 1:].reshape(B * H, -1), axis=1)
+    )
+    r_hat = jax.vmap(latent_reward, in_axes=(None, 0, 0))(
+        params.reward, zs, acts
+    )
     eps_r = jnp.max(jnp.abs(r_hat - traj.rewards.reshape(-1)))
     z_im, ret_im = imagine(params, z[:, 0], traj.actions, gamma)
     sample_z = jnp.concatenate([zs, z_im[:, :-1].reshape(-1, dz)])
     sample_a = jnp.concatenate([acts, acts])
     return LatentMetrics(
-        lip_dynamics_lower=models.lipschitz_lower(latent_dynamics, params.dynamics, sample_z,
-                                                  sample_a),
-        lip_dynamics_upper=1.0 + models.lipschitz_upper(params.dynamics, split=dz),
-        lip_reward_lower=models.lipschitz_lower(latent_reward, params.reward, sample_z, sample_a),
+        lip_dynamics_lower=models.lipschitz_lower(
+            latent_dynamics, params.dynamics, sample_z, sample_a
+        ),
+        lip_dynamics_upper=1.0
+        + models.lipschitz_upper(params.dynamics, split=dz),
+        lip_reward_lower=models.lipschitz_lower(
+            latent_reward, params.reward, sample_z, sample_a
+        ),
         lip_reward_upper=models.lipschitz_upper(params.reward, split=dz),
         curvature=curvature(z),
         eps_dynamics=eps_d,
@@ -465,7 +553,9 @@ def evaluate(params: LatentParams, P: Array, traj: Trajectory, gamma: float) -> 
     )
 
 
-def return_bounds(metrics: LatentMetrics, gamma: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def return_bounds(
+    metrics: LatentMetrics, gamma: float, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The return-error bound (``L_pi = 0``) with upper and with lower Lipschitz estimates.
 
     Parameters
@@ -485,10 +575,19 @@ def return_bounds(metrics: LatentMetrics, gamma: float, horizon: int) -> tuple[n
     e_d = np.asarray(metrics.eps_dynamics, np.float64)
     e_r = np.asarray(metrics.eps_reward, np.float64)
     out = []
-    for lf, lr in ((metrics.lip_dynamics_upper, metrics.lip_reward_upper),
-                   (metrics.lip_dynamics_lower, metrics.lip_reward_lower)):
-        lf, lr = np.broadcast_to(np.asarray(lf, np.float64), e_d.shape), np.asarray(lr, np.float64)
-        vals = [bounds.return_error_bound(a, b, c, d, 0.0, gamma, horizon=horizon)
-                for a, b, c, d in zip(e_d.ravel(), e_r.ravel(), lf.ravel(), np.ravel(lr))]
+    for lf, lr in (
+        (metrics.lip_dynamics_upper, metrics.lip_reward_upper),
+        (metrics.lip_dynamics_lower, metrics.lip_reward_lower),
+    ):
+        lf, lr = (
+            np.broadcast_to(np.asarray(lf, np.float64), e_d.shape),
+            np.asarray(lr, np.float64),
+        )
+        vals = [
+            bounds.return_error_bound(a, b, c, d, 0.0, gamma, horizon=horizon)
+            for a, b, c, d in zip(
+                e_d.ravel(), e_r.ravel(), lf.ravel(), np.ravel(lr)
+            )
+        ]
         out.append(np.asarray(vals).reshape(e_d.shape))
     return out[0], out[1]

@@ -51,18 +51,24 @@ def mlp_init(key: Array, sizes: Sequence[int], dtype=jnp.float32) -> Layers:
     """
     sizes = [int(n) for n in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must list at least two positive layer widths, got {sizes!r}")
+        raise ValueError(
+            f"sizes must list at least two positive layer widths, got {sizes!r}"
+        )
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
     for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
-        W = jax.random.normal(k, (n_out, n_in), dtype) / jnp.sqrt(jnp.asarray(n_in, dtype))
+        W = jax.random.normal(k, (n_out, n_in), dtype) / jnp.sqrt(
+            jnp.asarray(n_in, dtype)
+        )
         if i == len(sizes) - 2:
             W = 0.1 * W
         layers.append((W, jnp.zeros((n_out,), dtype)))
     return layers
 
 
-def mlp_apply(layers: Layers, x: Array, activation: Callable[[Array], Array] = jnp.tanh) -> Array:
+def mlp_apply(
+    layers: Layers, x: Array, activation: Callable[[Array], Array] = jnp.tanh
+) -> Array:
     """Apply the MLP to one input vector ``x`` (``vmap`` for batches).
 
     ``tanh`` is 1-Lipschitz, so the product of the layers' spectral norms bounds the network's
@@ -98,7 +104,9 @@ def linear_reward(W: Array, s: Array, a: Array) -> Array:
     return linear_model(W, s, a)[0]
 
 
-def fit_linear_model(states: Array, actions: Array, targets: Array, ridge: float = 0.0) -> Array:
+def fit_linear_model(
+    states: Array, actions: Array, targets: Array, ridge: float = 0.0
+) -> Array:
     """Least-squares fit of :func:`linear_model` / :func:`linear_reward` to ``targets`` (next states or rewards).
 
     Parameters
@@ -117,10 +125,14 @@ def fit_linear_model(states: Array, actions: Array, targets: Array, ridge: float
     """
     if ridge < 0:
         raise ValueError(f"ridge must be non-negative, got {ridge!r}")
-    X = jnp.concatenate([states, actions, jnp.ones((states.shape[0], 1), states.dtype)], axis=1)
+    X = jnp.concatenate(
+        [states, actions, jnp.ones((states.shape[0], 1), states.dtype)], axis=1
+    )
     Y = targets.reshape(targets.shape[0], -1)
     if X.shape[0] != Y.shape[0]:
-        raise ValueError("states and targets must have the same number of rows")
+        raise ValueError(
+            "states and targets must have the same number of rows"
+        )
     penalty = ridge * jnp.eye(X.shape[1], dtype=X.dtype).at[-1, -1].set(0.0)
     W = jnp.linalg.solve(X.T @ X + penalty, X.T @ Y)
     return W.T
@@ -188,17 +200,25 @@ def spectral_normalize(layers: Layers, cap: float | Array = 1.0) -> Layers:
     return out
 
 
-def lipschitz_upper(layers: Layers, iters: int = 50, split: int | None = None) -> Array:
+def lipschitz_upper(
+    layers: Layers, iters: int | None = None, split: int | None = None
+) -> Array:
     """Upper bound on the MLP's Lipschitz constant: the product of the layers' spectral norms.
 
-    Valid for 1-Lipschitz activations (``tanh``). For :func:`dynamics_model` add 1 (residual).
+    Valid for 1-Lipschitz activations (``tanh``): by the chain rule the Jacobian is a product
+    ``W_k D_{k-1} W_{k-1} ... D_1 W_1`` with diagonal ``D_i`` of entries in ``[0, 1]``, so its
+    spectral norm is at most ``prod ||W_i||_2``. For :func:`dynamics_model` add 1 (residual).
 
     Parameters
     ----------
     layers:
         List of ``(W, b)``.
     iters:
-        Power-iteration steps per layer (:func:`power_iteration`).
+        ``None`` (default): exact spectral norms (``jnp.linalg.norm(W, 2)``, an SVD), so the
+        result is a certified bound up to float rounding. An integer: that many
+        power-iteration steps per layer (:func:`power_iteration`), for matrices too large for
+        an SVD; power iteration approaches the norm from below, so the result is then an
+        estimate, not a certificate.
     split:
         If the input is ``[s; a]`` with ``s`` of size ``split``, the first layer's factor is
         ``max(||W_s||, ||W_a||)`` for ``W = [W_s  W_a]``: the exact constant of a linear map in
@@ -207,13 +227,26 @@ def lipschitz_upper(layers: Layers, iters: int = 50, split: int | None = None) -
     """
     if len(layers) == 0:
         raise ValueError("layers must contain at least one (W, b) layer")
-    norms = [power_iteration(W, iters) for W, _ in layers]
+    if iters is not None and (int(iters) != iters or iters < 1):
+        raise ValueError(
+            f"iters must be None or a positive integer, got {iters!r}"
+        )
+
+    def norm(W):
+        return (
+            jnp.linalg.norm(W, 2)
+            if iters is None
+            else power_iteration(W, iters)
+        )
+
+    norms = [norm(W) for W, _ in layers]
     if split is not None:
         W0 = layers[0][0]
         if int(split) != split or not 0 < split < W0.shape[1]:
-            raise ValueError(f"split must lie strictly between 0 and {W0.shape[1]}, got {split!r}")
-        norms[0] = jnp.maximum(power_iteration(W0[:, :split], iters),
-                               power_iteration(W0[:, split:], iters))
+            raise ValueError(
+                f"split must lie strictly between 0 and {W0.shape[1]}, got {split!r}"
+            )
+        norms[0] = jnp.maximum(norm(W0[:, :split]), norm(W0[:, split:]))
     return jnp.prod(jnp.stack(norms))
 
 
@@ -225,24 +258,37 @@ def local_lipschitz(model: Callable, params: Any, s: Array, a: Array) -> Array:
     return jnp.maximum(jnp.linalg.norm(Js, ord=2), jnp.linalg.norm(Ja, ord=2))
 
 
-def lipschitz_lower(model: Callable, params: Any, states: Array, actions: Array) -> Array:
+def lipschitz_lower(
+    model: Callable, params: Any, states: Array, actions: Array
+) -> Array:
     """Lower estimate of the Lipschitz constant: the largest local constant seen on the data.
 
     Any valid Lipschitz constant is at least this large, so it brackets the truth from below
     while :func:`lipschitz_upper` brackets it from above.
     """
     if states.shape[0] != actions.shape[0] or states.shape[0] == 0:
-        raise ValueError("states and actions must have the same, positive number of rows")
-    local = jax.vmap(local_lipschitz, in_axes=(None, None, 0, 0))(model, params, states, actions)
+        raise ValueError(
+            "states and actions must have the same, positive number of rows"
+        )
+    local = jax.vmap(local_lipschitz, in_axes=(None, None, 0, 0))(
+        model, params, states, actions
+    )
     return jnp.max(local)
 
 
 def sup_error(
-    model: Callable, params: Any, truth: Callable, truth_params: Any, states: Array, actions: Array
+    model: Callable,
+    params: Any,
+    truth: Callable,
+    truth_params: Any,
+    states: Array,
+    actions: Array,
 ) -> Array:
     """Estimate of ``sup ||model(s, a) - truth(s, a)||`` as the maximum over a dense sample."""
     if states.shape[0] != actions.shape[0] or states.shape[0] == 0:
-        raise ValueError("states and actions must have the same, positive number of rows")
+        raise ValueError(
+            "states and actions must have the same, positive number of rows"
+        )
     pred = jax.vmap(model, in_axes=(None, 0, 0))(params, states, actions)
     true = jax.vmap(truth, in_axes=(None, 0, 0))(truth_params, states, actions)
     err = (pred - true).reshape(states.shape[0], -1)
@@ -291,13 +337,23 @@ def fit(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
     if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        raise ValueError(
+            f"learning_rate must be positive, got {learning_rate!r}"
+        )
+    if batch_size is not None and (
+        int(batch_size) != batch_size or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer or None, got {batch_size!r}"
+        )
     if n_valid is not None and batch_size is None:
-        raise ValueError("n_valid requires a batch_size (minibatches drawn from the valid rows)")
+        raise ValueError(
+            "n_valid requires a batch_size (minibatches drawn from the valid rows)"
+        )
     if isinstance(n_valid, (int, float)) and n_valid < 1:
-        raise ValueError(f"n_valid must be a positive integer, got {n_valid!r}")
+        raise ValueError(
+            f"n_valid must be a positive integer, got {n_valid!r}"
+        )
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     if n_valid is not None:
         n = jnp.minimum(jnp.asarray(n_valid, jnp.int32), n)
@@ -315,7 +371,9 @@ def fit(
         updates, state = opt.update(grads, state, p)
         return (optax.apply_updates(p, updates), state), loss
 
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(key, steps))
+    (params, _), losses = jax.lax.scan(
+        step, (params, opt.init(params)), jax.random.split(key, steps)
+    )
     return params, losses
 
 
@@ -324,21 +382,44 @@ def _model_loss(model, cap):
         s, a, y = batch
         used = layers if cap is None else spectral_normalize(layers, cap)
         pred = jax.vmap(model, in_axes=(None, 0, 0))(used, s, a)
-        return jnp.mean(jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1))
+        return jnp.mean(
+            jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1)
+        )
 
     return loss
 
 
-def _train_model(model, out_dim, key, states, actions, targets, hidden, steps, learning_rate,
-                 batch_size, spectral_cap, n_valid):
+def _train_model(
+    model,
+    out_dim,
+    key,
+    states,
+    actions,
+    targets,
+    hidden,
+    steps,
+    learning_rate,
+    batch_size,
+    spectral_cap,
+    n_valid,
+):
     if len(states) != len(actions) or len(states) != len(targets):
-        raise ValueError("states, actions and targets must have the same number of rows")
+        raise ValueError(
+            "states, actions and targets must have the same number of rows"
+        )
     k_init, k_fit = jax.random.split(key)
     sizes = (states.shape[1] + actions.shape[1], *hidden, out_dim)
     layers = mlp_init(k_init, sizes, states.dtype)
-    layers, losses = fit(_model_loss(model, spectral_cap), layers, (states, actions, targets),
-                         k_fit, steps=steps, learning_rate=learning_rate, batch_size=batch_size,
-                         n_valid=n_valid)
+    layers, losses = fit(
+        _model_loss(model, spectral_cap),
+        layers,
+        (states, actions, targets),
+        k_fit,
+        steps=steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        n_valid=n_valid,
+    )
     if spectral_cap is not None:
         layers = spectral_normalize(layers, spectral_cap)
     return layers, losses
@@ -380,8 +461,20 @@ def train_dynamics(
     (layers, losses)
         The trained MLP of :func:`dynamics_model` and the loss at every step.
     """
-    return _train_model(dynamics_model, states.shape[1], key, states, actions, next_states,
-                        hidden, steps, learning_rate, batch_size, spectral_cap, n_valid)
+    return _train_model(
+        dynamics_model,
+        states.shape[1],
+        key,
+        states,
+        actions,
+        next_states,
+        hidden,
+        steps,
+        learning_rate,
+        batch_size,
+        spectral_cap,
+        n_valid,
+    )
 
 
 def train_reward(
@@ -402,5 +495,17 @@ def train_reward(
     Same options as :func:`train_dynamics`; ``rewards`` has shape ``(n,)``. Returns the
     trained MLP of :func:`reward_model` and the loss at every step.
     """
-    return _train_model(reward_model, 1, key, states, actions, rewards.reshape(-1),
-                        hidden, steps, learning_rate, batch_size, spectral_cap, n_valid)
+    return _train_model(
+        reward_model,
+        1,
+        key,
+        states,
+        actions,
+        rewards.reshape(-1),
+        hidden,
+        steps,
+        learning_rate,
+        batch_size,
+        spectral_cap,
+        n_valid,
+    )

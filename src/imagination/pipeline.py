@@ -132,17 +132,27 @@ def pendulum_stabilisation(
         Exploration noise of the Gaussian policy.
     """
     if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+        raise ValueError(
+            f"horizon must be a positive integer, got {horizon!r}"
+        )
     if not 0.0 < float(gamma) < 1.0:
         raise ValueError(f"gamma must lie in (0, 1), got {gamma!r}")
-    for name, value in (("start_angle", start_angle), ("start_speed", start_speed),
-                        ("speed_weight", speed_weight), ("exploration_std", exploration_std)):
+    for name, value in (
+        ("start_angle", start_angle),
+        ("start_speed", start_speed),
+        ("speed_weight", speed_weight),
+        ("exploration_std", exploration_std),
+    ):
         if not float(value) > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
     if not data_angle >= start_angle:
-        raise ValueError(f"data_angle must be >= start_angle, got {data_angle!r}")
+        raise ValueError(
+            f"data_angle must be >= start_angle, got {data_angle!r}"
+        )
     if not data_speed >= start_speed:
-        raise ValueError(f"data_speed must be >= start_speed, got {data_speed!r}")
+        raise ValueError(
+            f"data_speed must be >= start_speed, got {data_speed!r}"
+        )
     return Task(
         env=_envs.pendulum(),
         start_low=(-float(start_angle), -float(start_speed)),
@@ -182,12 +192,16 @@ class PolicyConfig(NamedTuple):
 # ============================================================================= step functions
 def learned_dynamics(layers: Any, s: Array, a: Array) -> Array:
     """Residual MLP dynamics seeing the torque clipped to ``[-2, 2]``, as the true pendulum does."""
-    return _models.dynamics_model(layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT))
+    return _models.dynamics_model(
+        layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT)
+    )
 
 
 def learned_reward(layers: Any, s: Array, a: Array) -> Array:
     """MLP reward seeing the torque clipped to ``[-2, 2]``."""
-    return _models.reward_model(layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT))
+    return _models.reward_model(
+        layers, s, jnp.clip(a, -TORQUE_LIMIT, TORQUE_LIMIT)
+    )
 
 
 def sample_box(low: tuple, high: tuple, key: Array, n: int) -> Array:
@@ -305,8 +319,9 @@ def _numeric(a: Any) -> bool:
     """A number, a NumPy array or a flat list/tuple of numbers (converted to one array)."""
     if isinstance(a, (int, float, np.ndarray)):
         return True
-    return isinstance(a, (list, tuple)) and all(isinstance(x, (int, float, np.integer, np.floating))
-                                                for x in a)
+    return isinstance(a, (list, tuple)) and all(
+        isinstance(x, (int, float, np.integer, np.floating)) for x in a
+    )
 
 
 def _batched(fn: Callable, rows: int) -> Callable:
@@ -320,14 +335,20 @@ def _batched(fn: Callable, rows: int) -> Callable:
             raise ValueError("at least one run is needed")
         for leaf in jax.tree_util.tree_leaves(args):
             if leaf.ndim == 0 or leaf.shape[0] != n:
-                raise ValueError(f"every argument needs a leading axis of length {n} (one per run)")
+                raise ValueError(
+                    f"every argument needs a leading axis of length {n} (one per run)"
+                )
         chunks = -(-n // rows)
         idx = jnp.minimum(jnp.arange(chunks * rows), n - 1)
         outs = []
         for c in range(chunks):
-            part = idx[c * rows:(c + 1) * rows]
-            outs.append(mapped(*jax.tree_util.tree_map(lambda x: x[part], args)))
-        out = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs)[:n], *outs)
+            part = idx[c * rows : (c + 1) * rows]
+            outs.append(
+                mapped(*jax.tree_util.tree_map(lambda x: x[part], args))
+            )
+        out = jax.tree_util.tree_map(
+            lambda *xs: jnp.concatenate(xs)[:n], *outs
+        )
         return out
 
     return call
@@ -352,22 +373,32 @@ def _weighted_closed_loop(dyn, rew, K, w, s):
     a = K @ s
     Js, Ja = jax.jacfwd(learned_dynamics, argnums=(1, 2))(dyn, s, a)
     gs, ga = jax.grad(learned_reward, argnums=(1, 2))(rew, s, a)
-    lip_f = jnp.maximum(jnp.linalg.norm((w[:, None] * Js) * w_inv[None, :], ord=2),
-                        jnp.linalg.norm(w[:, None] * Ja, ord=2))
+    lip_f = jnp.maximum(
+        jnp.linalg.norm((w[:, None] * Js) * w_inv[None, :], ord=2),
+        jnp.linalg.norm(w[:, None] * Ja, ord=2),
+    )
     lip_r = jnp.maximum(jnp.linalg.norm(gs * w_inv), jnp.linalg.norm(ga))
     return lip_cl, lip_rcl, lip_f, lip_r
 
 
 def _check_sizes(config: ModelConfig, policy_config: PolicyConfig) -> None:
-    for name, value in (("hidden widths", min(config.hidden) if config.hidden else 0),
-                        ("model steps", config.steps), ("batch_size", config.batch_size),
-                        ("pool", config.pool), ("policy steps", policy_config.steps),
-                        ("n_eval", policy_config.n_eval)):
+    for name, value in (
+        ("hidden widths", min(config.hidden) if config.hidden else 0),
+        ("model steps", config.steps),
+        ("batch_size", config.batch_size),
+        ("pool", config.pool),
+        ("policy steps", policy_config.steps),
+        ("n_eval", policy_config.n_eval),
+    ):
         if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ValueError(
+                f"{name} must be a positive integer, got {value!r}"
+            )
     if policy_config.n_rollouts < 2:
-        raise ValueError(f"n_rollouts must be >= 2 (leave-one-out baseline), got "
-                         f"{policy_config.n_rollouts!r}")
+        raise ValueError(
+            f"n_rollouts must be >= 2 (leave-one-out baseline), got "
+            f"{policy_config.n_rollouts!r}"
+        )
     if not config.learning_rate > 0 or not policy_config.learning_rate > 0:
         raise ValueError("learning rates must be positive")
 
@@ -415,13 +446,19 @@ def make_pipeline(
     if not isinstance(task, Task):
         raise ValueError(f"task must be a Task, got {type(task).__name__}")
     if not isinstance(model_config, ModelConfig):
-        raise ValueError(f"model_config must be a ModelConfig, got {type(model_config).__name__}")
+        raise ValueError(
+            f"model_config must be a ModelConfig, got {type(model_config).__name__}"
+        )
     if not isinstance(policy_config, PolicyConfig):
-        raise ValueError(f"policy_config must be a PolicyConfig, got {type(policy_config).__name__}")
+        raise ValueError(
+            f"policy_config must be a PolicyConfig, got {type(policy_config).__name__}"
+        )
     _check_sizes(model_config, policy_config)
     for name, value in (("rows", rows), ("n_test", n_test)):
         if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ValueError(
+                f"{name} must be a positive integer, got {value!r}"
+            )
 
     env = task.env
     mc, pc = model_config, policy_config
@@ -430,52 +467,99 @@ def make_pipeline(
     data_lo = jnp.asarray(task.data_low, jnp.float32)
     data_hi = jnp.asarray(task.data_high, jnp.float32)
     start = partial(sample_box, task.start_low, task.start_high)
-    log_std = jnp.log(jnp.full((env.action_dim,), task.exploration_std, jnp.float32))
-    init_params = (jnp.zeros((env.action_dim, env.state_dim), jnp.float32), log_std)
+    log_std = jnp.log(
+        jnp.full((env.action_dim,), task.exploration_std, jnp.float32)
+    )
+    init_params = (
+        jnp.zeros((env.action_dim, env.state_dim), jnp.float32),
+        log_std,
+    )
 
     def buy(key, n):
-        return _data.sample_transitions(env, key, n, action_scale=TORQUE_LIMIT,
-                                        state_low=task.data_low, state_high=task.data_high)
+        return _data.sample_transitions(
+            env,
+            key,
+            n,
+            action_scale=TORQUE_LIMIT,
+            state_low=task.data_low,
+            state_high=task.data_high,
+        )
 
     def train(model, key, pool, targets, n):
         layers = _allocation.train_on_subsets(
-            model, key, pool.states, pool.actions, targets,
-            jnp.clip(jnp.asarray(n, jnp.int32), 1, mc.pool)[None], hidden=mc.hidden,
-            steps=mc.steps, learning_rate=mc.learning_rate, batch_size=mc.batch_size, pad=mc.pool)
+            model,
+            key,
+            pool.states,
+            pool.actions,
+            targets,
+            jnp.clip(jnp.asarray(n, jnp.int32), 1, mc.pool)[None],
+            hidden=mc.hidden,
+            steps=mc.steps,
+            learning_rate=mc.learning_rate,
+            batch_size=mc.batch_size,
+            pad=mc.pool,
+        )
         return jax.tree_util.tree_map(lambda x: x[0], layers)
 
     def fit_models(key, n_dynamics, n_reward):
         k_pd, k_pr, k_d, k_r = jax.random.split(key, 4)
-        pool_d, pool_r = buy(k_pd, mc.pool), buy(k_pr, mc.pool)  # two separate purchases
-        dyn = train(_models.dynamics_model, k_d, pool_d, pool_d.next_states, n_dynamics)
-        rew = train(_models.reward_model, k_r, pool_r, pool_r.rewards, n_reward)
+        pool_d, pool_r = (
+            buy(k_pd, mc.pool),
+            buy(k_pr, mc.pool),
+        )  # two separate purchases
+        dyn = train(
+            _models.dynamics_model, k_d, pool_d, pool_d.next_states, n_dynamics
+        )
+        rew = train(
+            _models.reward_model, k_r, pool_r, pool_r.rewards, n_reward
+        )
         return dyn, rew
 
     def model_errors(key, dyn, rew):
         test = buy(key, n_test)
-        pred = jax.vmap(learned_dynamics, in_axes=(None, 0, 0))(dyn, test.states, test.actions)
+        pred = jax.vmap(learned_dynamics, in_axes=(None, 0, 0))(
+            dyn, test.states, test.actions
+        )
         eps_d = jnp.max(jnp.linalg.norm((pred - test.next_states) * w, axis=1))
-        r_hat = jax.vmap(learned_reward, in_axes=(None, 0, 0))(rew, test.states, test.actions)
+        r_hat = jax.vmap(learned_reward, in_axes=(None, 0, 0))(
+            rew, test.states, test.actions
+        )
         eps_r = jnp.max(jnp.abs(r_hat - test.rewards))
         return eps_d, eps_r
 
     reinforce_train = _reinforce.make_train_policy(
-        learned_dynamics, learned_reward, _policies.gaussian_linear,
-        _policies.gaussian_linear_log_prob, start, horizon=H, gamma=gamma,
-        n_rollouts=pc.n_rollouts, steps=pc.steps, optimizer=pc.learning_rate, baseline="loo",
-        mask=(True, False))
+        learned_dynamics,
+        learned_reward,
+        _policies.gaussian_linear,
+        _policies.gaussian_linear_log_prob,
+        start,
+        horizon=H,
+        gamma=gamma,
+        n_rollouts=pc.n_rollouts,
+        steps=pc.steps,
+        optimizer=pc.learning_rate,
+        baseline="loo",
+        mask=(True, False),
+    )
 
     def train_reinforce(key, dyn, rew, sigma):
         return reinforce_train(dyn, rew, init_params, key, sigma)
 
-    imagine = make_rollout(learned_dynamics, learned_reward, _policies.gaussian_linear,
-                           horizon=H, gamma=gamma)
+    imagine = make_rollout(
+        learned_dynamics,
+        learned_reward,
+        _policies.gaussian_linear,
+        horizon=H,
+        gamma=gamma,
+    )
     opt = optax.adam(pc.learning_rate)
 
     def train_reparam(key, dyn, rew):
         def objective(K, k):
             k_s, k_r = jax.random.split(k)
-            traj = imagine(dyn, rew, (K, log_std), start(k_s, pc.n_rollouts), k_r)
+            traj = imagine(
+                dyn, rew, (K, log_std), start(k_s, pc.n_rollouts), k_r
+            )
             return -jnp.mean(traj.returns)
 
         def update(carry, k):
@@ -485,12 +569,21 @@ def make_pipeline(
             return (optax.apply_updates(K, upd), state), -loss
 
         K0 = init_params[0]
-        (K, _), curve = jax.lax.scan(update, (K0, opt.init(K0)), jax.random.split(key, pc.steps))
+        (K, _), curve = jax.lax.scan(
+            update, (K0, opt.init(K0)), jax.random.split(key, pc.steps)
+        )
         return K, curve
 
-    true_run = make_rollout(env.dynamics, env.reward, _policies.linear, horizon=H, gamma=gamma)
-    imag_run = make_rollout(learned_dynamics, learned_reward, _policies.linear, horizon=H,
-                            gamma=gamma)
+    true_run = make_rollout(
+        env.dynamics, env.reward, _policies.linear, horizon=H, gamma=gamma
+    )
+    imag_run = make_rollout(
+        learned_dynamics,
+        learned_reward,
+        _policies.linear,
+        horizon=H,
+        gamma=gamma,
+    )
 
     def evaluate(key, K, dyn, rew):
         k_s, k_r = jax.random.split(key)
@@ -508,13 +601,24 @@ def make_pipeline(
         # Lipschitz estimates on both trajectories and the midpoints between them
         S_hat = imag.states[:, :H].reshape(-1, env.state_dim)
         pts = jnp.concatenate([S, S_hat, 0.5 * (S + S_hat)])
-        lips = jax.vmap(_weighted_closed_loop, in_axes=(None, None, None, None, 0))(
-            dyn, rew, K, w, pts)
+        lips = jax.vmap(
+            _weighted_closed_loop, in_axes=(None, None, None, None, 0)
+        )(dyn, rew, K, w, pts)
         lip_cl, lip_rcl, lip_f, lip_r = (jnp.max(x) for x in lips)
         lip_pi = jnp.linalg.norm(K / w[None, :], ord=2)
         inside = jnp.all((S_hat >= data_lo) & (S_hat <= data_hi), axis=1)
-        return Evaluation(true.returns, imag.returns, eps_d, eps_r, lip_cl, lip_rcl, lip_f,
-                          lip_r, lip_pi, jnp.mean(inside))
+        return Evaluation(
+            true.returns,
+            imag.returns,
+            eps_d,
+            eps_r,
+            lip_cl,
+            lip_rcl,
+            lip_f,
+            lip_r,
+            lip_pi,
+            jnp.mean(inside),
+        )
 
     b_fit = _batched(fit_models, rows)
     b_err = _batched(model_errors, rows)
@@ -530,8 +634,28 @@ def make_pipeline(
         rf = b_rf(ks[:, 2], dyn, rew, jnp.zeros((n,), jnp.float32))
         K_rf = rf.params[0][:, -1]
         K_rp, curve_rp = b_rp(ks[:, 3], dyn, rew)
-        return Result(eps, b_eval(ks[:, 4], K_rf, dyn, rew), b_eval(ks[:, 4], K_rp, dyn, rew),
-                      K_rf, K_rp, rf.returns, curve_rp, dyn, rew)
+        return Result(
+            eps,
+            b_eval(ks[:, 4], K_rf, dyn, rew),
+            b_eval(ks[:, 4], K_rp, dyn, rew),
+            K_rf,
+            K_rp,
+            rf.returns,
+            curve_rp,
+            dyn,
+            rew,
+        )
 
-    return Pipeline(b_fit, b_err, b_rf, b_rp, b_eval, end_to_end, init_params, task,
-                    model_config, policy_config, int(rows))
+    return Pipeline(
+        b_fit,
+        b_err,
+        b_rf,
+        b_rp,
+        b_eval,
+        end_to_end,
+        init_params,
+        task,
+        model_config,
+        policy_config,
+        int(rows),
+    )

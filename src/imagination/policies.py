@@ -26,14 +26,20 @@ def mlp(params, s: Array, key: Array | None = None) -> Array:
     return mlp_apply(params, s)
 
 
-def gaussian_linear(params: tuple[Array, Array], s: Array, key: Array) -> Array:
+def gaussian_linear(
+    params: tuple[Array, Array], s: Array, key: Array
+) -> Array:
     """Gaussian policy ``a ~ N(K s, diag(exp(log_std))^2)``; ``params = (K, log_std)``."""
     K, log_std = params
     mean = K @ s
-    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return mean + jnp.exp(log_std) * jax.random.normal(
+        key, mean.shape, mean.dtype
+    )
 
 
-def gaussian_linear_log_prob(params: tuple[Array, Array], s: Array, a: Array) -> Array:
+def gaussian_linear_log_prob(
+    params: tuple[Array, Array], s: Array, a: Array
+) -> Array:
     """``log pi(a | s)`` of :func:`gaussian_linear`."""
     K, log_std = params
     z = (a - K @ s) * jnp.exp(-log_std)

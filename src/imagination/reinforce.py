@@ -60,7 +60,9 @@ Array = jax.Array
 LogProb = Callable[[Any, Array, Array], Array]
 
 
-def step_scores(log_prob: LogProb, policy_params: Any, states: Array, actions: Array) -> Any:
+def step_scores(
+    log_prob: LogProb, policy_params: Any, states: Array, actions: Array
+) -> Any:
     """Per-step scores ``psi_t = grad_theta log pi(a_t | s_t)``.
 
     Parameters
@@ -80,9 +82,9 @@ def step_scores(log_prob: LogProb, policy_params: Any, states: Array, actions: A
     H = actions.shape[1]
     states = states[:, :H]
     grad = jax.grad(log_prob)
-    return jax.vmap(jax.vmap(grad, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))(
-        policy_params, states, actions
-    )
+    return jax.vmap(
+        jax.vmap(grad, in_axes=(None, 0, 0)), in_axes=(None, 0, 0)
+    )(policy_params, states, actions)
 
 
 def cumulative_scores(scores: Any) -> Any:
@@ -136,7 +138,9 @@ def reinforce_gradients(
             f"rewards must have shape (batch, H) = {actions.shape[:2]}, got {rewards.shape}"
         )
     if isinstance(baseline, str) and baseline != "loo":
-        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
+        raise ValueError(
+            f"baseline must be None, a number, an array or 'loo', got {baseline!r}"
+        )
     scores = step_scores(log_prob, policy_params, states, actions)
     G = rewards_to_go(rewards, gamma)
     if isinstance(baseline, str):
@@ -197,10 +201,14 @@ def noisy_labels(
 
     def per_state(fn):
         if states is None:
-            raise ValueError("states must be given when bias or scale is a function of the state")
+            raise ValueError(
+                "states must be given when bias or scale is a function of the state"
+            )
         if actions is None:
             return jax.vmap(jax.vmap(fn))(states[:, :H]).astype(rewards.dtype)
-        return jax.vmap(jax.vmap(fn))(states[:, :H], actions).astype(rewards.dtype)
+        return jax.vmap(jax.vmap(fn))(states[:, :H], actions).astype(
+            rewards.dtype
+        )
 
     b = per_state(bias) if callable(bias) else jnp.asarray(bias, rewards.dtype)
     sc = per_state(scale) if scale is not None else jnp.ones((), rewards.dtype)
@@ -213,7 +221,9 @@ def flatten_gradients(grads: Any) -> Array:
     return jnp.concatenate([x.reshape(x.shape[0], -1) for x in leaves], axis=1)
 
 
-def noise_variance_term(scores: Any, gamma: float, sigma: float = 1.0) -> Array:
+def noise_variance_term(
+    scores: Any, gamma: float, sigma: float = 1.0
+) -> Array:
     """Estimate ``sigma^2 sum_t gamma^(2t) E||Psi_t||^2`` from sampled per-step scores.
 
     This is the trace of the covariance that zero-mean label noise of variance ``sigma^2`` adds to
@@ -260,29 +270,47 @@ def _masked(tree: Any, mask: Any) -> Any:
     """Zero the leaves of ``tree`` where the boolean pytree ``mask`` is False (``None``: all kept)."""
     if mask is None:
         return tree
-    return jax.tree_util.tree_map(lambda x, m: jnp.where(m, x, 0.0), tree, mask)
+    return jax.tree_util.tree_map(
+        lambda x, m: jnp.where(m, x, 0.0), tree, mask
+    )
 
 
-def _ascent_step(opt: optax.GradientTransformation, grads: Any, opt_state: Any, params: Any,
-                 mask: Any = None) -> tuple[Any, Any]:
+def _ascent_step(
+    opt: optax.GradientTransformation,
+    grads: Any,
+    opt_state: Any,
+    params: Any,
+    mask: Any = None,
+) -> tuple[Any, Any]:
     """One optax step of gradient *ascent* along ``grads``; masked-out leaves stay fixed."""
-    upd, opt_state = opt.update(_masked(jax.tree_util.tree_map(jnp.negative, grads), mask),
-                                opt_state, params)
+    upd, opt_state = opt.update(
+        _masked(jax.tree_util.tree_map(jnp.negative, grads), mask),
+        opt_state,
+        params,
+    )
     return optax.apply_updates(params, _masked(upd, mask)), opt_state
 
 
 def _append_final(path: Any, last: Any) -> Any:
     """A scanned parameter path ``(steps, ...)`` with the final parameters appended."""
-    return jax.tree_util.tree_map(lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, last)
+    return jax.tree_util.tree_map(
+        lambda xs, x: jnp.concatenate([xs, x[None]], axis=0), path, last
+    )
 
 
-def as_optimizer(optimizer: optax.GradientTransformation | float) -> optax.GradientTransformation:
+def as_optimizer(
+    optimizer: optax.GradientTransformation | float,
+) -> optax.GradientTransformation:
     """An optax transformation as given, or ``optax.adam`` with a learning rate given as a number."""
     if isinstance(optimizer, bool):
-        raise ValueError(f"optimizer must be an optax transformation or a learning rate, got {optimizer!r}")
+        raise ValueError(
+            f"optimizer must be an optax transformation or a learning rate, got {optimizer!r}"
+        )
     if isinstance(optimizer, (int, float)):
         if optimizer <= 0:
-            raise ValueError(f"optimizer (a learning rate) must be positive, got {optimizer!r}")
+            raise ValueError(
+                f"optimizer (a learning rate) must be positive, got {optimizer!r}"
+            )
         return optax.adam(float(optimizer))
     if isinstance(optimizer, optax.GradientTransformation):
         return optimizer
@@ -314,8 +342,16 @@ def _make_labeller(
     sampler: Callable[[Array, tuple[int, ...]], Array] | None,
 ):
     def labels(key, traj, sigma, label_params):
-        bias = 0.0 if label_bias is None else (lambda s, a: label_bias(label_params, s, a))
-        scale = None if noise_scale is None else (lambda s, a: noise_scale(label_params, s, a))
+        bias = (
+            0.0
+            if label_bias is None
+            else (lambda s, a: label_bias(label_params, s, a))
+        )
+        scale = (
+            None
+            if noise_scale is None
+            else (lambda s, a: noise_scale(label_params, s, a))
+        )
         return noisy_labels(
             key,
             traj.rewards,
@@ -409,15 +445,25 @@ def make_gradient_sampler(
     if not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
     if isinstance(baseline, str) and baseline != "loo":
-        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
+        raise ValueError(
+            f"baseline must be None, a number, an array or 'loo', got {baseline!r}"
+        )
     run = make_rollout(dynamics, reward, policy, horizon=horizon, gamma=gamma)
     labels = _make_labeller(label_bias, noise_scale, sampler)
     gamma = float(gamma)
 
     @jax.jit
-    def sample(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None):
+    def sample(
+        dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None
+    ):
         k_start, k_roll, k_label = jax.random.split(key, 3)
-        traj = run(dyn_params, rew_params, pol_params, sample_start(k_start, n), k_roll)
+        traj = run(
+            dyn_params,
+            rew_params,
+            pol_params,
+            sample_start(k_start, n),
+            k_roll,
+        )
         r = labels(k_label, traj, sigma, label_params)
         scores = step_scores(log_prob, pol_params, traj.states, traj.actions)
         G = rewards_to_go(r, gamma)
@@ -524,7 +570,9 @@ def make_train_policy(
     if not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
     if isinstance(baseline, str) and baseline != "loo":
-        raise ValueError(f"baseline must be None, a number, an array or 'loo', got {baseline!r}")
+        raise ValueError(
+            f"baseline must be None, a number, an array or 'loo', got {baseline!r}"
+        )
     opt = as_optimizer(optimizer)
     sampler_fn = make_gradient_sampler(
         dynamics,
@@ -542,15 +590,23 @@ def make_train_policy(
     )
 
     @jax.jit
-    def train(dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None):
+    def train(
+        dyn_params, rew_params, pol_params, key, sigma=0.0, label_params=None
+    ):
         opt_state = opt.init(pol_params)
 
         def update(carry, k):
             p, state = carry
             est = sampler_fn(dyn_params, rew_params, p, k, sigma, label_params)
-            g = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), est.grads)
+            g = jax.tree_util.tree_map(
+                lambda x: jnp.mean(x, axis=0), est.grads
+            )
             p_new, state = _ascent_step(opt, g, state, p, mask)
-            return (p_new, state), (p, jnp.mean(est.returns), jnp.mean(est.label_returns))
+            return (p_new, state), (
+                p,
+                jnp.mean(est.returns),
+                jnp.mean(est.label_returns),
+            )
 
         (p_last, _), (path, rets, lrets) = jax.lax.scan(
             update, (pol_params, opt_state), jax.random.split(key, steps)
@@ -622,7 +678,9 @@ def bias_check(
     if test not in ("slopes", "all"):
         raise ValueError(f"test must be 'slopes' or 'all', got {test!r}")
     if differences.ndim != 1:
-        raise ValueError(f"differences must have shape (n,), got {differences.shape}")
+        raise ValueError(
+            f"differences must have shape (n,), got {differences.shape}"
+        )
     if features.ndim != 2 or features.shape[0] != differences.shape[0]:
         raise ValueError(
             f"features must have shape (n, p) with n = {differences.shape[0]}, got {features.shape}"
@@ -630,14 +688,20 @@ def bias_check(
     n, p = features.shape
     if n_valid is None:
         n_valid = n
-    if not isinstance(n_valid, jax.core.Tracer) and not p + 1 < int(n_valid) <= n:
+    if (
+        not isinstance(n_valid, jax.core.Tracer)
+        and not p + 1 < int(n_valid) <= n
+    ):
         raise ValueError(
             f"need more samples than regressors and at most n: n_valid = {n_valid}, "
             f"p + 1 = {p + 1}, n = {n}"
         )
     dtype = differences.dtype
     w = (jnp.arange(n) < n_valid).astype(dtype)
-    X = jnp.concatenate([jnp.ones((n, 1), dtype), features], axis=1) * w[:, None]
+    X = (
+        jnp.concatenate([jnp.ones((n, 1), dtype), features], axis=1)
+        * w[:, None]
+    )
     d = differences * w
     coef = jnp.linalg.lstsq(X, d)[0]
     rss1 = jnp.sum(w * (d - X @ coef) ** 2)
@@ -743,7 +807,9 @@ def replicate_variance(samples: Any, n: int) -> tuple[float, float, int]:
     n = _check_count("n", n)
     R = x.size // n
     if R < 2:
-        raise ValueError(f"need at least 2 groups of n = {n}, got {x.size} samples")
+        raise ValueError(
+            f"need at least 2 groups of n = {n}, got {x.size} samples"
+        )
     means = x[: R * n].reshape(R, n).mean(axis=1)
     v = means.var(ddof=1)
     m4 = np.mean((means - means.mean()) ** 4)

@@ -100,7 +100,9 @@ def _single_rollout(
 
 def _check(horizon: int, gamma: float) -> None:
     if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+        raise ValueError(
+            f"horizon must be a positive integer, got {horizon!r}"
+        )
     if not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
 
@@ -115,7 +117,9 @@ def _starts_and_keys(start_states: Array, key: Array) -> tuple[Array, Array]:
     return start_states, jax.random.split(key, start_states.shape[0])
 
 
-def _batched(single: Callable[..., Trajectory], params, start_states, keys) -> Trajectory:
+def _batched(
+    single: Callable[..., Trajectory], params, start_states, keys
+) -> Trajectory:
     return jax.vmap(single, in_axes=(None, 0, 0))(params, start_states, keys)
 
 
@@ -146,21 +150,34 @@ def make_rollout(
         respect to them (the reparameterized gradient through a learned model).
     """
     _check(horizon, gamma)
-    single = partial(_single_rollout, dynamics, reward, policy, int(horizon), float(gamma))
+    single = partial(
+        _single_rollout, dynamics, reward, policy, int(horizon), float(gamma)
+    )
 
     @jax.jit
     def run(dynamics_params, reward_params, policy_params, start_states, key):
         start_states, keys = _starts_and_keys(start_states, key)
-        return _batched(single, (dynamics_params, reward_params, policy_params), start_states, keys)
+        return _batched(
+            single,
+            (dynamics_params, reward_params, policy_params),
+            start_states,
+            keys,
+        )
 
     return run
 
 
 @partial(jax.jit, static_argnames=("dynamics", "reward", "policy", "horizon"))
-def _rollout_jit(dynamics, reward, policy, horizon, gamma, params, start_states, keys):
+def _rollout_jit(
+    dynamics, reward, policy, horizon, gamma, params, start_states, keys
+):
     # gamma is traced, not static: sweeping the discount reuses one compiled rollout.
-    return _batched(partial(_single_rollout, dynamics, reward, policy, horizon, gamma), params,
-                    start_states, keys)
+    return _batched(
+        partial(_single_rollout, dynamics, reward, policy, horizon, gamma),
+        params,
+        start_states,
+        keys,
+    )
 
 
 def rollout(
@@ -210,8 +227,14 @@ def rollout(
     if shard:
         start_states, keys = shard_batch(start_states, keys)
     return _rollout_jit(
-        dynamics, reward, policy, int(horizon), jnp.asarray(gamma, start_states.dtype), params,
-        start_states, keys
+        dynamics,
+        reward,
+        policy,
+        int(horizon),
+        jnp.asarray(gamma, start_states.dtype),
+        params,
+        start_states,
+        keys,
     )
 
 

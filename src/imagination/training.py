@@ -23,12 +23,26 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .reinforce import (_append_final, _ascent_step, as_optimizer, flatten_gradients,
-                        noise_variance_term, noisy_labels, reinforce_gradients, rewards_to_go,
-                        step_scores)
+from .reinforce import (
+    _append_final,
+    _ascent_step,
+    as_optimizer,
+    flatten_gradients,
+    noise_variance_term,
+    noisy_labels,
+    reinforce_gradients,
+    rewards_to_go,
+    step_scores,
+)
 from .rollout import Trajectory, make_rollout
 
-__all__ = ["LevelBatch", "make_level_estimator", "make_train_levels", "PilotStats", "make_pilot"]
+__all__ = [
+    "LevelBatch",
+    "make_level_estimator",
+    "make_train_levels",
+    "PilotStats",
+    "make_pilot",
+]
 
 Array = jax.Array
 
@@ -60,9 +74,13 @@ def _sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     try:
         out = tuple(int(n) for n in sizes)
     except (TypeError, ValueError):
-        raise ValueError(f"sizes must be a sequence of integers >= 2, got {sizes!r}") from None
+        raise ValueError(
+            f"sizes must be a sequence of integers >= 2, got {sizes!r}"
+        ) from None
     if not out or any(n < 2 or n != s for n, s in zip(out, sizes)):
-        raise ValueError(f"sizes must be a non-empty sequence of integers >= 2, got {sizes!r}")
+        raise ValueError(
+            f"sizes must be a non-empty sequence of integers >= 2, got {sizes!r}"
+        )
     return out
 
 
@@ -109,7 +127,9 @@ def make_level_estimator(
     run = make_rollout(dynamics, reward, policy, horizon=horizon, gamma=gamma)
 
     @jax.jit
-    def estimate(dyn_params, rew_params, pol_params, key, sigmas) -> LevelBatch:
+    def estimate(
+        dyn_params, rew_params, pol_params, key, sigmas
+    ) -> LevelBatch:
         k_start, k_roll, k_label = jax.random.split(key, 3)
         starts = sample_start(k_start, total)
         keys = jax.random.split(k_roll, total)
@@ -119,19 +139,26 @@ def make_level_estimator(
         )
         sig = jnp.asarray(sigmas, traj.rewards.dtype)[seg][:, None]
         labels = noisy_labels(k_label, traj.rewards, sigma=sig)
-        scores = jax.vmap(lambda p, s, a: jax.tree_util.tree_map(
-            lambda x: x[0], step_scores(log_prob, p, s[None], a[None])))(
-            flat_params, traj.states, traj.actions)
+        scores = jax.vmap(
+            lambda p, s, a: jax.tree_util.tree_map(
+                lambda x: x[0], step_scores(log_prob, p, s[None], a[None])
+            )
+        )(flat_params, traj.states, traj.actions)
         G = rewards_to_go(labels, gamma)
         level_sum = jax.ops.segment_sum(G, seg, n_levels)  # (L, H)
-        base = (level_sum[seg] - G) / (counts[seg][:, None] - 1.0)  # leave-one-out, per level
+        base = (level_sum[seg] - G) / (
+            counts[seg][:, None] - 1.0
+        )  # leave-one-out, per level
         adv = G - base
         per = jax.tree_util.tree_map(
-            lambda x: jnp.einsum("bt,bt...->b...", adv.astype(x.dtype), x), scores
+            lambda x: jnp.einsum("bt,bt...->b...", adv.astype(x.dtype), x),
+            scores,
         )
         grads = jax.tree_util.tree_map(
-            lambda x: jax.ops.segment_sum(x, seg, n_levels)
-            / counts.reshape((-1,) + (1,) * (x.ndim - 1)),
+            lambda x: (
+                jax.ops.segment_sum(x, seg, n_levels)
+                / counts.reshape((-1,) + (1,) * (x.ndim - 1))
+            ),
             per,
         )
         return LevelBatch(traj, labels, per, grads)
@@ -191,15 +218,22 @@ def make_train_levels(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     opt = as_optimizer(optimizer)
     estimate = make_level_estimator(
-        dynamics, reward, policy, log_prob, sample_start,
-        horizon=horizon, gamma=gamma, sizes=sizes,
+        dynamics,
+        reward,
+        policy,
+        log_prob,
+        sample_start,
+        horizon=horizon,
+        gamma=gamma,
+        sizes=sizes,
     )
     n_levels = len(_sizes(sizes))
 
     @jax.jit
     def train(dyn_params, rew_params, pol_params, key, sigmas):
         params = jax.tree_util.tree_map(
-            lambda x: jnp.broadcast_to(x, (n_levels,) + jnp.shape(x)), pol_params
+            lambda x: jnp.broadcast_to(x, (n_levels,) + jnp.shape(x)),
+            pol_params,
         )
         state = opt.init(params)
 
@@ -209,7 +243,9 @@ def make_train_levels(
             p_new, s = _ascent_step(opt, g, s, p, mask)
             return (p_new, s), p
 
-        (last, _), path = jax.lax.scan(update, (params, state), jax.random.split(key, steps))
+        (last, _), path = jax.lax.scan(
+            update, (params, state), jax.random.split(key, steps)
+        )
         return _append_final(path, last)
 
     return train
@@ -267,8 +303,14 @@ def make_pilot(
     -------
     pilot(dyn_params, rew_params, pol_params, key) -> PilotStats
     """
-    if isinstance(n_rollouts, bool) or int(n_rollouts) != n_rollouts or n_rollouts < 2:
-        raise ValueError(f"n_rollouts must be an integer >= 2, got {n_rollouts!r}")
+    if (
+        isinstance(n_rollouts, bool)
+        or int(n_rollouts) != n_rollouts
+        or n_rollouts < 2
+    ):
+        raise ValueError(
+            f"n_rollouts must be an integer >= 2, got {n_rollouts!r}"
+        )
     n = int(n_rollouts)
     pick = (lambda t: t) if select is None else select
     run = make_rollout(dynamics, reward, policy, horizon=horizon, gamma=gamma)
@@ -277,18 +319,42 @@ def make_pilot(
     @jax.jit
     def pilot(dyn_params, rew_params, pol_params, key) -> PilotStats:
         k_start, k_roll = jax.random.split(key)
-        traj = run(dyn_params, rew_params, pol_params, sample_start(k_start, n), k_roll)
-        grads = flatten_gradients(pick(reinforce_gradients(
-            log_prob, pol_params, traj.states, traj.actions, traj.rewards, gamma, baseline="loo")))
+        traj = run(
+            dyn_params,
+            rew_params,
+            pol_params,
+            sample_start(k_start, n),
+            k_roll,
+        )
+        grads = flatten_gradients(
+            pick(
+                reinforce_gradients(
+                    log_prob,
+                    pol_params,
+                    traj.states,
+                    traj.actions,
+                    traj.rewards,
+                    gamma,
+                    baseline="loo",
+                )
+            )
+        )
         mean = jnp.mean(grads, axis=0)
         dev2 = jnp.sum((grads - mean) ** 2, axis=1) * n / (n - 1)
-        scores = pick(step_scores(log_prob, pol_params, traj.states, traj.actions))
+        scores = pick(
+            step_scores(log_prob, pol_params, traj.states, traj.actions)
+        )
         per_g = jax.vmap(
-            lambda sc: noise_variance_term(jax.tree_util.tree_map(lambda x: x[None], sc), gamma)
+            lambda sc: noise_variance_term(
+                jax.tree_util.tree_map(lambda x: x[None], sc), gamma
+            )
         )(scores)
         return PilotStats(
-            jnp.mean(dev2), jnp.std(dev2) / jnp.sqrt(n),
-            jnp.mean(per_g), jnp.std(per_g) / jnp.sqrt(n), mean,
+            jnp.mean(dev2),
+            jnp.std(dev2) / jnp.sqrt(n),
+            jnp.mean(per_g),
+            jnp.std(per_g) / jnp.sqrt(n),
+            mean,
         )
 
     return pilot

@@ -19,11 +19,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SITE = Path(os.environ.get("IMAGINATION_SITE") or REPO / "_build" / "html").resolve()
+SITE = Path(
+    os.environ.get("IMAGINATION_SITE") or REPO / "_build" / "html"
+).resolve()
 BOOK = Path(os.environ.get("IMAGINATION_BOOK") or REPO).resolve()
 #: Pages whose file name looks like ``book/NN_name.html`` are chapters.
 CHAPTER_GLOB = "book/[0-9][0-9]_*.html"
-SKIP_MESSAGE = f"book not built: no {SITE / 'index.html'}; run `make book` first"
+SKIP_MESSAGE = (
+    f"book not built: no {SITE / 'index.html'}; run `make book` first"
+)
 
 
 def site_built() -> bool:
@@ -39,7 +43,9 @@ def html_paths() -> list[Path]:
     if not site_built():
         return []
     return sorted(
-        p for p in SITE.rglob("*.html") if not p.relative_to(SITE).parts[0].startswith("_")
+        p
+        for p in SITE.rglob("*.html")
+        if not p.relative_to(SITE).parts[0].startswith("_")
     )
 
 
@@ -52,7 +58,11 @@ def _asked_for(config) -> bool:
     here = Path(__file__).parent.resolve()
     for arg in config.args:
         path = Path(str(arg).split("::", 1)[0])
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir) / path).resolve()
+        path = (
+            path
+            if path.is_absolute()
+            else Path(config.invocation_params.dir) / path
+        ).resolve()
         if path == here or here in path.parents:
             return True
     return False
@@ -60,7 +70,11 @@ def _asked_for(config) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent.resolve()
-    mine = [item for item in items if here in Path(str(item.fspath)).resolve().parents]
+    mine = [
+        item
+        for item in items
+        if here in Path(str(item.fspath)).resolve().parents
+    ]
     if not mine:
         return
     if not _asked_for(config):
@@ -79,7 +93,11 @@ def pytest_generate_tests(metafunc):
         if name in metafunc.fixturenames:
             found = paths()
             # An empty list would silently skip; a built site without pages must fail instead.
-            params = [p.relative_to(SITE).as_posix() for p in found] if found else ["<none found>"]
+            params = (
+                [p.relative_to(SITE).as_posix() for p in found]
+                if found
+                else ["<none found>"]
+            )
             metafunc.parametrize(name, params, ids=params)
 
 
@@ -88,8 +106,20 @@ def pytest_generate_tests(metafunc):
 # --------------------------------------------------------------------------------------------
 
 VOID = {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-    "source", "track", "wbr",
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
 }
 
 
@@ -98,7 +128,9 @@ class Element:
 
     __slots__ = ("tag", "attrs", "parent", "children")
 
-    def __init__(self, tag: str, attrs: dict[str, str], parent: "Element | None"):
+    def __init__(
+        self, tag: str, attrs: dict[str, str], parent: "Element | None"
+    ):
         self.tag = tag
         self.attrs = attrs
         self.parent = parent
@@ -115,10 +147,14 @@ class Element:
             if isinstance(child, Element):
                 yield from child.iter()
 
-    def find_all(self, tag: str | None = None, cls: str | None = None) -> list["Element"]:
+    def find_all(
+        self, tag: str | None = None, cls: str | None = None
+    ) -> list["Element"]:
         return [
-            e for e in self.iter()
-            if (tag is None or e.tag == tag) and (cls is None or cls in e.classes)
+            e
+            for e in self.iter()
+            if (tag is None or e.tag == tag)
+            and (cls is None or cls in e.classes)
         ]
 
     def ancestors(self):
@@ -159,7 +195,9 @@ class _TreeBuilder(HTMLParser):
             self.current = element
 
     def handle_startendtag(self, tag, attrs):
-        self.current.children.append(Element(tag, {k: (v or "") for k, v in attrs}, self.current))
+        self.current.children.append(
+            Element(tag, {k: (v or "") for k, v in attrs}, self.current)
+        )
 
     def handle_endtag(self, tag):
         # Close up to the matching open element; ignore stray end tags.
@@ -190,7 +228,11 @@ class Page:
 
     @property
     def name(self) -> str:
-        return self.path.relative_to(SITE).as_posix() if SITE in self.path.parents else str(self.path)
+        return (
+            self.path.relative_to(SITE).as_posix()
+            if SITE in self.path.parents
+            else str(self.path)
+        )
 
     def main(self) -> Element:
         """The article body (``<main>``), or the whole document if the theme has none."""
@@ -202,7 +244,9 @@ class Page:
 
 
 # Text that is code, not prose: never searched for raw TeX.
-CODE_TAGS = frozenset({"pre", "code", "script", "style", "textarea", "kbd", "samp", "svg"})
+CODE_TAGS = frozenset(
+    {"pre", "code", "script", "style", "textarea", "kbd", "samp", "svg"}
+)
 
 _RAW_TEX = re.compile(
     r"\\\(|\\\[|\$\$|\\begin\{|"  # MathJax delimiters or environments left as text
@@ -219,19 +263,31 @@ def raw_tex(element: Element) -> list[str]:
     found: list[str] = []
 
     def is_math(node) -> bool:
-        return isinstance(node, Element) and ("math" in node.classes or node.tag.startswith("mjx-"))
+        return isinstance(node, Element) and (
+            "math" in node.classes or node.tag.startswith("mjx-")
+        )
 
     def walk(node: Element) -> None:
         kids = node.children
         for i, child in enumerate(kids):
             if isinstance(child, str):
                 for m in _RAW_TEX.finditer(child):
-                    found.append(child[max(0, m.start() - 30): m.end() + 30].strip())
+                    found.append(
+                        child[max(0, m.start() - 30) : m.end() + 30].strip()
+                    )
                 # "$$ x $$ (label)" that MyST read as inline math leaves a "$" on each side of it.
-                before = i > 0 and is_math(kids[i - 1]) and child.startswith("$")
-                after = i + 1 < len(kids) and is_math(kids[i + 1]) and child.endswith("$")
+                before = (
+                    i > 0 and is_math(kids[i - 1]) and child.startswith("$")
+                )
+                after = (
+                    i + 1 < len(kids)
+                    and is_math(kids[i + 1])
+                    and child.endswith("$")
+                )
                 if before or after:
-                    found.append(f"stray '$' next to a formula: {child.strip()[:60]!r}")
+                    found.append(
+                        f"stray '$' next to a formula: {child.strip()[:60]!r}"
+                    )
             elif child.tag in CODE_TAGS or is_math(child):
                 continue
             else:
@@ -287,7 +343,9 @@ def load_page(site):
 @pytest.fixture
 def chapter_page(chapter, load_page) -> Page:
     if chapter == "<none found>":
-        pytest.fail(f"no chapter pages ({CHAPTER_GLOB}) in the built site {SITE}")
+        pytest.fail(
+            f"no chapter pages ({CHAPTER_GLOB}) in the built site {SITE}"
+        )
     return load_page(chapter)
 
 
@@ -301,10 +359,14 @@ def any_page(html_page, load_page) -> Page:
 @pytest.fixture(scope="session")
 def toc_files() -> list[str]:
     """Document paths (no suffix) listed in the book's ``_toc.yml``, root first."""
-    yaml = pytest.importorskip("yaml", reason="pyyaml (test extra) is needed to read _toc.yml")
+    yaml = pytest.importorskip(
+        "yaml", reason="pyyaml (test extra) is needed to read _toc.yml"
+    )
     toc_path = BOOK / "_toc.yml"
     if not toc_path.is_file():
-        pytest.skip(f"no _toc.yml in {BOOK} (set IMAGINATION_BOOK to the book's root)")
+        pytest.skip(
+            f"no _toc.yml in {BOOK} (set IMAGINATION_BOOK to the book's root)"
+        )
     toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
     files = [toc["root"]]
 

@@ -33,9 +33,22 @@ from pathlib import Path
 
 import pytest
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BROWSERS = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
 MATHJAX_FILE = "tex-mml-chtml.js"
-DEFAULT_MATHJAX = Path.home() / ".cache" / "imagination-mathjax" / "node_modules" / "mathjax" / "es5"
+DEFAULT_MATHJAX = (
+    Path.home()
+    / ".cache"
+    / "imagination-mathjax"
+    / "node_modules"
+    / "mathjax"
+    / "es5"
+)
 CHROME_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -51,7 +64,9 @@ CHROME_FLAGS = [
 ]
 RENDER_TIMEOUT_S = 120
 # A MathJax <script> that loads from anywhere (the CDN of _config.yml's mathjax_path).
-MATHJAX_SRC = re.compile(r'src="[^"]*mathjax[^"]*/(es5/)?(?P<file>[\w.-]+\.js)"', re.IGNORECASE)
+MATHJAX_SRC = re.compile(
+    r'src="[^"]*mathjax[^"]*/(es5/)?(?P<file>[\w.-]+\.js)"', re.IGNORECASE
+)
 
 
 def _missing(what: str):
@@ -91,7 +106,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def browser() -> str:
     found = find_browser()
     if found is None:
-        _missing("no headless browser: install Chromium (apt-get install -y chromium) or set IMAGINATION_CHROMIUM")
+        _missing(
+            "no headless browser: install Chromium (apt-get install -y chromium) or set IMAGINATION_CHROMIUM"
+        )
     return found
 
 
@@ -109,7 +126,9 @@ def served_site(site, tmp_path_factory):
     shutil.copytree(mathjax, root / "_mathjax")
     for page in root.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        new = MATHJAX_SRC.sub(lambda m: f'src="/_mathjax/{m.group("file")}"', text)
+        new = MATHJAX_SRC.sub(
+            lambda m: f'src="/_mathjax/{m.group("file")}"', text
+        )
         if new != text:
             page.write_text(new, encoding="utf-8")
     handler = functools.partial(_QuietHandler, directory=str(root))
@@ -125,9 +144,24 @@ def served_site(site, tmp_path_factory):
 
 def _render(browser: str, url: str, screenshot: Path) -> tuple[str, str]:
     """(DOM after scripts ran, browser stderr) for one page; writes the screenshot."""
-    with tempfile.TemporaryDirectory(prefix="imagination-chromium-") as profile:
-        cmd = [browser, *CHROME_FLAGS, f"--user-data-dir={profile}", f"--screenshot={screenshot}", "--dump-dom", url]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=profile)
+    with tempfile.TemporaryDirectory(
+        prefix="imagination-chromium-"
+    ) as profile:
+        cmd = [
+            browser,
+            *CHROME_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            url,
+        ]
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=RENDER_TIMEOUT_S,
+            cwd=profile,
+        )
     return proc.stdout, proc.stderr
 
 
@@ -138,30 +172,46 @@ def rendered(browser, served_site, build_dir, browser_pages):
     shots.mkdir(parents=True, exist_ok=True)
     jobs = {}
     for page in browser_pages:
-        shot = shots / (re.sub(r"\.html$", "", page).replace("/", "_") + ".png")
+        shot = shots / (
+            re.sub(r"\.html$", "", page).replace("/", "_") + ".png"
+        )
         shot.unlink(missing_ok=True)
         jobs[page] = shot
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {p: pool.submit(_render, browser, f"{served_site}/{p}", s) for p, s in jobs.items()}
+        futures = {
+            p: pool.submit(_render, browser, f"{served_site}/{p}", s)
+            for p, s in jobs.items()
+        }
         return {p: (*f.result(), jobs[p]) for p, f in futures.items()}
 
 
 @pytest.fixture(scope="module")
 def browser_pages(site) -> list[str]:
-    chapters = sorted(p.relative_to(site).as_posix() for p in site.glob("book/[0-9][0-9]_*.html"))
+    chapters = sorted(
+        p.relative_to(site).as_posix()
+        for p in site.glob("book/[0-9][0-9]_*.html")
+    )
     extra = [p for p in ("book/notation.html",) if (site / p).is_file()]
     return ["index.html", *extra, *chapters]
 
 
 def _math_elements(root):
-    return [e for e in root.iter() if e.tag in ("span", "div") and "math" in e.classes]
+    return [
+        e
+        for e in root.iter()
+        if e.tag in ("span", "div") and "math" in e.classes
+    ]
 
 
-def test_pages_render_with_typeset_math(rendered, parse_html, raw_tex, load_page):
+def test_pages_render_with_typeset_math(
+    rendered, parse_html, raw_tex, load_page
+):
     problems = []
     for page, (dom, stderr, _shot) in rendered.items():
         if "</html>" not in dom:
-            problems.append(f"{page}: the browser returned no page ({stderr.strip()[-300:]})")
+            problems.append(
+                f"{page}: the browser returned no page ({stderr.strip()[-300:]})"
+            )
             continue
         root = parse_html(dom)
         mains = root.find_all("main")
@@ -169,19 +219,34 @@ def test_pages_render_with_typeset_math(rendered, parse_html, raw_tex, load_page
         if not main.find_all("h1"):
             problems.append(f"{page}: no <h1> in the rendered page")
         maths = _math_elements(main)
-        untypeset = [e.text().strip()[:60] for e in maths if not any(c.tag == "mjx-container" for c in e.iter())]
+        untypeset = [
+            e.text().strip()[:60]
+            for e in maths
+            if not any(c.tag == "mjx-container" for c in e.iter())
+        ]
         if untypeset:
-            problems.append(f"{page}: {len(untypeset)} of {len(maths)} formulas not typeset by MathJax, e.g. {untypeset[:3]}")
-        errors = [e.attrs.get("data-mjx-error", e.text()[:60]) for e in main.iter() if e.tag == "mjx-merror"]
+            problems.append(
+                f"{page}: {len(untypeset)} of {len(maths)} formulas not typeset by MathJax, e.g. {untypeset[:3]}"
+            )
+        errors = [
+            e.attrs.get("data-mjx-error", e.text()[:60])
+            for e in main.iter()
+            if e.tag == "mjx-merror"
+        ]
         if errors:
             problems.append(f"{page}: MathJax errors (bad TeX?): {errors[:5]}")
         # MathJax shows an undefined macro as its name in red (an <mtext mathcolor="red"> "\\name").
         undefined = [
-            e.text().strip() for e in main.iter()
-            if e.tag == "mtext" and e.attrs.get("mathcolor") == "red" and e.text().strip().startswith("\\")
+            e.text().strip()
+            for e in main.iter()
+            if e.tag == "mtext"
+            and e.attrs.get("mathcolor") == "red"
+            and e.text().strip().startswith("\\")
         ]
         if undefined:
-            problems.append(f"{page}: undefined TeX macros: {sorted(set(undefined))[:5]}")
+            problems.append(
+                f"{page}: undefined TeX macros: {sorted(set(undefined))[:5]}"
+            )
         leftovers = raw_tex(main)
         if leftovers:
             problems.append(f"{page}: TeX left as text: {leftovers[:3]}")
@@ -191,8 +256,10 @@ def test_pages_render_with_typeset_math(rendered, parse_html, raw_tex, load_page
 def test_chapters_have_math_to_typeset(rendered, parse_html):
     """A chapter with no typeset formula means MathJax never ran (or the math was lost)."""
     empty = [
-        page for page, (dom, _err, _shot) in rendered.items()
-        if page.startswith("book/") and re.match(r"book/\d\d_", page)
+        page
+        for page, (dom, _err, _shot) in rendered.items()
+        if page.startswith("book/")
+        and re.match(r"book/\d\d_", page)
         and not any(e.tag == "mjx-container" for e in parse_html(dom).iter())
     ]
     assert not empty, f"no formula typeset on {empty}"
@@ -206,10 +273,14 @@ def test_screenshots_are_written(rendered):
             continue
         try:
             from PIL import Image
-        except ImportError:  # pillow comes with matplotlib; without it the size check stands
+        except (
+            ImportError
+        ):  # pillow comes with matplotlib; without it the size check stands
             continue
         with Image.open(shot) as im:
             colours = im.convert("RGB").getcolors(maxcolors=1 << 16)
         if colours is not None and len(colours) < 16:
-            blank.append(f"{page}: {shot} is (nearly) blank ({len(colours)} colours)")
+            blank.append(
+                f"{page}: {shot} is (nearly) blank ({len(colours)} colours)"
+            )
     assert not blank, "\n".join(blank)
