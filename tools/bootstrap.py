@@ -58,7 +58,7 @@ def cell_source() -> str:
 
 
 def notebooks() -> list[Path]:
-    return sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    return sorted((ROOT / "book").glob("*.ipynb"))
 
 
 def _is_bootstrap(cell: dict) -> bool:
