@@ -2,26 +2,40 @@
 #   make book   set up .venv, execute every chapter and build the HTML book
 #   make test   unit tests + every chapter notebook under nbval
 PYTHON ?= python3
+comma  := ,
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
+# Extras the book's own environment installs (all pinned in $(LOCK)).
+EXTRAS := book,test
 HTML   := _build/html/index.html
 
-.PHONY: help venv book test test-unit test-notebooks test-site benchmark clean
+.PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean
 
 help:
 	@echo "make book       set up .venv, execute all chapters, build the HTML book"
-	@echo "make test       unit tests and nbval over every chapter notebook"
+	@echo "make test       ruff (format + lint), unit tests and nbval over every chapter notebook"
+	@echo "make lint       ruff format --check and ruff check, code and notebooks"
 	@echo "make test-site  checks of the built site (HTML, headless Chromium); run after make book"
+	@echo "make gpu-check  execute every chapter + the benchmark sweep (on a GPU machine), summary in OUT"
 	@echo "make benchmark  rollout speed benchmark (JAX vs NumPy vs Python loop vs roofline)"
+	@echo "make lock       refresh requirements.lock from pyproject.toml (uv)"
 	@echo "make clean      remove the build, caches and .venv"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[book,test]"
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
+
+# Refresh the lock on purpose (exact versions with hashes, every supported Python).
+lock: $(STAMP)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+		--universal --python-version 3.10 --generate-hashes -o $(LOCK)
 
 venv: $(STAMP)
 
@@ -30,17 +44,30 @@ book: $(STAMP)
 	@echo
 	@echo "The book is at file://$(CURDIR)/$(HTML)"
 
-test: $(STAMP)
+# The formatter and the linter (ruff, configured in pyproject.toml), code and notebooks alike.
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests book
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider tests
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not colab" tests
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env book
 
 test-site: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/site
+
+# Every chapter and the benchmark on an accelerator (or here, at CPU sizes):
+# a summary goes to $(OUT). Runs without .venv on a machine that has JAX.
+OUT ?= gpu-summary
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py \
+		--out $(OUT) $(GPU_CHECK_ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/rollout_speed.py

@@ -159,3 +159,18 @@ def test_summary_is_a_markdown_table(ledger):
     ledger.test("mc", "mean matches", predicted=2.0, measured=2.0, se=0.01)
     md = ledger.summary().data
     assert md.startswith("| claim |") and "resolves" in md
+
+
+def test_a_copy_run_elsewhere_never_overwrites_the_ledger(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMAGINATION_CLAIMS_DIR", raising=False)
+    (tmp_path / "_config.yml").write_text("")
+    (tmp_path / "_toc.yml").write_text("")
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "03_x.ipynb").write_text("{}")
+    monkeypatch.chdir(book)
+    assert claims.Ledger("03_x").path == tmp_path / "_build" / "claims" / "03_x.json"
+    elsewhere = tmp_path / "_build" / "assignments"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert claims.Ledger("03_x").path is None

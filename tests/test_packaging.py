@@ -79,3 +79,42 @@ def test_chapters_import_glue_from_the_package_not_myst_nb():
             if c["cell_type"] == "code"
         )
         assert "myst_nb" not in src, f"{nb.name} imports myst_nb"
+
+
+def _lock_entries():
+    """(name, version, marker) for every pinned line of requirements.lock."""
+    out = []
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line)
+        if m:
+            out.append((m.group(1).lower().replace("_", "-"), m.group(2), m.group(3)))
+    return out
+
+
+def test_lock_pins_every_requirement_within_pyproject_ranges():
+    """The lock satisfies the ranges people installing the package rely on."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = re.search(r"^EXTRAS\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    reqs = list(project["dependencies"])
+    for extra in extras.split(","):
+        reqs += project["optional-dependencies"][extra]
+    entries = _lock_entries()
+    for text in reqs:
+        req = Requirement(text)
+        name = req.name.lower().replace("_", "-")
+        versions = [v for n, v, _ in entries if n == name]
+        assert versions, f"{name} is not pinned in requirements.lock (run make lock)"
+        for v in versions:
+            assert req.specifier.contains(v, prereleases=True), (
+                f"requirements.lock pins {name}=={v}, outside pyproject's {req.specifier}"
+            )
+
+
+def test_lock_has_hashes_and_covers_supported_pythons():
+    text = (ROOT / "requirements.lock").read_text()
+    pinned = [line for line in text.splitlines() if re.match(r"^[A-Za-z0-9_.\-]+==", line)]
+    hashes = text.count("--hash=sha256:")
+    assert pinned and hashes >= len(pinned), "every pin needs a hash (--generate-hashes)"
+    assert "--universal" in text and "--python-version 3.10" in text

@@ -31,7 +31,7 @@ import importlib
 
 from .rollout import Trajectory, make_rollout
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _MODULES = (
     "rollout",

@@ -161,8 +161,11 @@ class Ledger:
     chapter:
         The chapter's file stem, e.g. ``"02_compounding_error"``.
     directory:
-        Ledger folder; default :func:`claims_dir`. ``None`` found there
-        (outside a book checkout): claims are kept in memory only.
+        Ledger folder. By default :func:`claims_dir`, but only when the
+        chapter's own notebook (``<chapter>.ipynb``) is in the working
+        directory or ``IMAGINATION_CLAIMS_DIR`` is set: a copy of the chapter
+        run elsewhere (an assignment, Colab) keeps its claims in memory and
+        never overwrites the book's ledger.
     """
 
     def __init__(
@@ -173,7 +176,16 @@ class Ledger:
                 f"chapter must be a non-empty string, got {chapter!r}"
             )
         self.chapter = chapter
-        folder = Path(directory) if directory is not None else claims_dir()
+        if directory is not None:
+            folder = Path(directory)
+        elif os.environ.get("IMAGINATION_CLAIMS_DIR"):
+            folder = claims_dir()
+        elif (Path.cwd() / f"{chapter}.ipynb").is_file():
+            # the chapter itself is executing (the book build, nbval)
+            folder = claims_dir()
+        else:
+            # a copy elsewhere (an assignment, Colab): never overwrite the ledger
+            folder = None
         self.path = folder / f"{chapter}.json" if folder is not None else None
         self.claims: list[Claim] = []
         self._write()
