@@ -12,7 +12,12 @@ step functions are learned. This module holds the pieces they share:
   combinations (true or learned dynamics) x (true or learned reward), and discounted sums of their rewards
   over a grid of discounts and horizons (``vmap``-ped);
 * :func:`tight_system`: the one-dimensional linear system with aligned signs on which the
-  return-error bound of :mod:`imagination.bounds` holds with equality.
+  return-error bound of :mod:`imagination.bounds` holds with equality;
+* chapter 3's measurements: :func:`return_error_bound_grid` (the bound on a grid of discounts and
+  horizons), :func:`measure_constants` (the theorem's constants for learned pendulum models),
+  :func:`slack_ladder` (where the slack of the per-rollout bound comes from) and
+  :func:`paired_returns` (true and imagined returns of one policy on shared start states, for
+  comparing policies).
 
 All step functions have the engine's signatures (:mod:`imagination.rollout`).
 """
@@ -45,6 +50,11 @@ __all__ = [
     "affine_reward",
     "TightSystem",
     "tight_system",
+    "return_error_bound_grid",
+    "MeasuredConstants",
+    "measure_constants",
+    "slack_ladder",
+    "paired_returns",
 ]
 
 Array = jax.Array
@@ -80,7 +90,7 @@ class PendulumSetup(NamedTuple):
     policy_params:
         ``(K, a_max)`` for :func:`clipped_linear`.
     start_low, start_high:
-        Box of start states ``(theta, theta_dot)``.
+        Box of start states ``(phi, phi_dot)`` (angle from the top, angular velocity).
     data_low, data_high:
         Box from which training transitions (and the dense sample for ``eps``) are drawn.
     lip_policy:
@@ -106,17 +116,18 @@ def pendulum_setup(
     Parameters
     ----------
     gain:
-        ``K = (k_theta, k_theta_dot)``; the defaults stabilise the upright position
-        (``3 |k_theta| > 3 g / (2 l) = 15`` beats gravity) from every start state in the default box.
+        ``K = (k_phi, k_phi_dot)`` on the angle ``phi`` and the angular velocity; the defaults
+        stabilise the upright position (``3 |k_phi| > 3 g / (2 l) = 15`` beats gravity) from
+        every start state in the default box.
     start_box:
-        Half-widths ``(theta, theta_dot)`` of the start-state box.
+        Half-widths ``(phi, phi_dot)`` of the start-state box.
     data_box:
         Half-widths of the training-data box; it contains every true trajectory started in the
         start box (chapter 2 checks this), with room for imagined ones that drift.
     """
     if len(gain) != 2:
         raise ValueError(
-            f"gain must have two entries (theta, theta_dot), got {gain!r}"
+            f"gain must have two entries (phi, phi_dot), got {gain!r}"
         )
     for name, box in (("start_box", start_box), ("data_box", data_box)):
         if len(box) != 2 or min(box) <= 0:
@@ -467,3 +478,304 @@ def tight_system(
         float(l),
         float(k),
     )
+
+
+# ----------------------------------------------------------------------------- chapter 3 helpers
+def return_error_bound_grid(
+    eps_dynamics: float,
+    eps_reward: float,
+    lip_dynamics: float,
+    lip_reward: float,
+    lip_policy: float,
+    gammas: Any,
+    horizons: Any,
+) -> np.ndarray:
+    """:func:`imagination.bounds.return_error_bound` on a grid of discounts and horizons.
+
+    Parameters
+    ----------
+    eps_dynamics, eps_reward, lip_dynamics, lip_reward, lip_policy:
+        As in :func:`imagination.bounds.return_error_bound`.
+    gammas:
+        ``(G,)`` discounts in ``[0, 1]``.
+    horizons:
+        ``(K,)`` non-negative integer horizons.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(G, K)`` float64 bounds, ``out[i, j]`` for ``gammas[i]`` and ``horizons[j]``.
+    """
+    from . import bounds
+
+    g = np.atleast_1d(np.asarray(gammas, np.float64))
+    h = np.atleast_1d(np.asarray(horizons))
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(
+            f"gammas must be a non-empty 1-d array, got {gammas!r}"
+        )
+    if h.ndim != 1 or h.size == 0 or h.dtype.kind not in "iu":
+        raise ValueError(
+            f"horizons must be a non-empty 1-d integer array, got {horizons!r}"
+        )
+    args = (eps_dynamics, eps_reward, lip_dynamics, lip_reward, lip_policy)
+    return np.array(
+        [
+            [
+                bounds.return_error_bound(*args, float(gi), horizon=int(hj))
+                for hj in h
+            ]
+            for gi in g
+        ]
+    )
+
+
+class MeasuredConstants(NamedTuple):
+    """The constants of the return-error theorem, measured for learned pendulum models.
+
+    Attributes
+    ----------
+    eps_dynamics, eps_reward:
+        Largest one-step errors over a dense sample of the visited box (with the policy's
+        actions) and over the pairs the true rollouts visited, whichever is larger.
+    lip_dynamics:
+        Certified Lipschitz constant of the residual dynamics model (product of spectral norms,
+        plus one).
+    lip_reward:
+        Certified Lipschitz constant of the reward model (product of spectral norms).
+    lip_reward_local:
+        Largest local constant of the reward model over the dense sample: an *estimate* (a
+        lower bracket of the true constant), written :math:`\\hat L_r`.
+    lip_policy:
+        ``||K||_2``.
+    loop:
+        ``lip_dynamics * (1 + lip_policy)``, the closed-loop constant ``L`` of the theorem.
+    """
+
+    eps_dynamics: float
+    eps_reward: float
+    lip_dynamics: float
+    lip_reward: float
+    lip_reward_local: float
+    lip_policy: float
+    loop: float
+
+
+def measure_constants(
+    setup: PendulumSetup,
+    trained: PendulumModels,
+    true_run: Trajectory,
+    key: Array,
+    n_dense: int,
+    *,
+    n_local: int = 5000,
+) -> MeasuredConstants:
+    """Measure the theorem's constants for learned pendulum models.
+
+    Parameters
+    ----------
+    setup:
+        The experiment (:func:`pendulum_setup`).
+    trained:
+        The models (:func:`train_pendulum_models`, with a reward model).
+    true_run:
+        True rollouts under the policy; their states define the visited box, and their
+        ``(s_t, a_t)`` pairs are searched for the largest error too.
+    key:
+        PRNG key for the dense sample.
+    n_dense:
+        Size of the dense uniform sample of the visited box.
+    n_local:
+        How many of the dense points are searched for the largest local constant of the reward.
+    """
+    if trained.reward is None:
+        raise ValueError("trained must include a reward model (reward=True)")
+    if int(n_local) != n_local or n_local < 1:
+        raise ValueError(
+            f"n_local must be a positive integer, got {n_local!r}"
+        )
+    env = setup.env
+    states = np.asarray(true_run.states)
+    dense_s = sample_box(
+        key, n_dense, states.min(axis=(0, 1)), states.max(axis=(0, 1))
+    )
+    dense_a = jax.vmap(clipped_linear, in_axes=(None, 0))(
+        setup.policy_params, dense_s
+    )
+    ds = states.shape[-1]
+    traj_s = jnp.asarray(states[:, :-1].reshape(-1, ds))
+    traj_a = true_run.actions.reshape(traj_s.shape[0], -1)
+
+    def sup(model, params, truth):
+        return max(
+            float(models.sup_error(model, params, truth, env.params, s, a))
+            for s, a in ((dense_s, dense_a), (traj_s, traj_a))
+        )
+
+    m = min(int(n_local), int(n_dense))
+    lip_f = float(models.lipschitz_upper(trained.dynamics)) + 1.0
+    lip_pi = float(setup.lip_policy)
+    return MeasuredConstants(
+        eps_dynamics=sup(
+            models.dynamics_model, trained.dynamics, env.dynamics
+        ),
+        eps_reward=sup(models.reward_model, trained.reward, env.reward),
+        lip_dynamics=lip_f,
+        lip_reward=float(models.lipschitz_upper(trained.reward)),
+        lip_reward_local=float(
+            models.lipschitz_lower(
+                models.reward_model, trained.reward, dense_s[:m], dense_a[:m]
+            )
+        ),
+        lip_policy=lip_pi,
+        loop=lip_f * (1 + lip_pi),
+    )
+
+
+def _discounted(x: Array, gamma: float, horizon: int) -> np.ndarray:
+    x = np.asarray(x, np.float64)[:, :horizon]
+    return x @ (gamma ** np.arange(x.shape[1], dtype=np.float64))
+
+
+def slack_ladder(
+    runs: dict[str, Trajectory],
+    constants: MeasuredConstants,
+    gamma: float,
+    horizon: int,
+) -> dict[str, np.ndarray]:
+    """Per-rollout bounds that replace the theorem's worst cases one at a time.
+
+    With ``delta_t = ||s_hat_t - s_t||`` and ``Delta a_t = ||a_hat_t - a_t||`` measured between
+    the ``"both"`` and ``"true"`` rollouts of :func:`attribution_rollouts`, and
+    ``e_t = |r_hat(s_t, a_t) - r(s_t, a_t)|`` the reward error on the true pairs (``"reward"``
+    minus ``"true"``), each rung is ``sum_{t < H} gamma^t (...)`` of:
+
+    ``per_rollout``
+        ``eps_r + L_r (1 + L_pi) delta_t``: certified constants, measured state error (a bound).
+    ``local_lr``
+        ``eps_r + L_hat_r (1 + L_pi) delta_t``: the largest local ``L_hat_r`` (an estimate).
+    ``action_error``
+        ``eps_r + L_hat_r (delta_t + Delta a_t)``: the measured action error in place of
+        ``L_pi delta_t``.
+    ``typical_eps``
+        ``e_t + L_hat_r (delta_t + Delta a_t)``: the reward error where it occurred in place of
+        its sup ``eps_r``.
+    ``gap``
+        ``|J_hat - J|``, the measured error of the imagined return.
+
+    Parameters
+    ----------
+    runs:
+        Output of :func:`attribution_rollouts` with at least ``horizon`` steps.
+    constants:
+        From :func:`measure_constants`.
+    gamma:
+        Discount in ``[0, 1]``.
+    horizon:
+        Number of steps ``H``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Each entry ``(B,)`` float64, one value per rollout.
+    """
+    for name in ("true", "reward", "both"):
+        if name not in runs:
+            raise ValueError(
+                f"runs must contain {name!r} (attribution_rollouts)"
+            )
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    steps = runs["true"].rewards.shape[1]
+    if int(horizon) != horizon or not 1 <= horizon <= steps:
+        raise ValueError(
+            f"horizon must be an integer in [1, {steps}], got {horizon!r}"
+        )
+    true, both = runs["true"], runs["both"]
+    delta = jnp.linalg.norm(both.states[:, :-1] - true.states[:, :-1], axis=-1)
+    d_act = jnp.linalg.norm(both.actions - true.actions, axis=-1)
+    e_t = jnp.abs(runs["reward"].rewards - true.rewards)
+    c = constants
+    lr, lr_hat, lp = c.lip_reward, c.lip_reward_local, c.lip_policy
+    g, h = float(gamma), int(horizon)
+    return {
+        "per_rollout": _discounted(c.eps_reward + lr * (1 + lp) * delta, g, h),
+        "local_lr": _discounted(
+            c.eps_reward + lr_hat * (1 + lp) * delta, g, h
+        ),
+        "action_error": _discounted(
+            c.eps_reward + lr_hat * (delta + d_act), g, h
+        ),
+        "typical_eps": _discounted(e_t + lr_hat * (delta + d_act), g, h),
+        "gap": np.abs(_discounted(both.rewards - true.rewards, g, h)),
+    }
+
+
+def paired_returns(
+    env: envs.Env,
+    trained: PendulumModels,
+    policy_params: tuple[Array, Array],
+    starts: Array,
+    key: Array,
+    *,
+    gamma: float,
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """True and imagined returns of one policy from the same start states.
+
+    The true return runs the pendulum and its reward; the imagined one the learned dynamics and
+    the learned reward, with the same start states and key (common random numbers, so that
+    differences between policies are measured on the same starts).
+
+    Parameters
+    ----------
+    env:
+        The true pendulum.
+    trained:
+        Learned models (:func:`train_pendulum_models`, with a reward model).
+    policy_params:
+        ``(K, a_max)`` for :func:`clipped_linear`.
+    starts:
+        ``(B, 2)`` start states.
+    key:
+        PRNG key.
+    gamma:
+        Discount in ``[0, 1]``.
+    horizon:
+        Number of steps.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``J`` and ``J_hat``, each ``(B,)`` float64.
+    """
+    if trained.reward is None:
+        raise ValueError("trained must include a reward model (reward=True)")
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(
+            f"horizon must be a positive integer, got {horizon!r}"
+        )
+    out = []
+    for dyn, dyn_p, rew, rew_p in (
+        (env.dynamics, env.params, env.reward, env.params),
+        (
+            models.dynamics_model,
+            trained.dynamics,
+            models.reward_model,
+            trained.reward,
+        ),
+    ):
+        traj = rollout(
+            dyn,
+            rew,
+            clipped_linear,
+            (dyn_p, rew_p, policy_params),
+            starts,
+            key,
+            horizon=int(horizon),
+            gamma=1.0,
+        )
+        out.append(_discounted(traj.rewards, float(gamma), int(horizon)))
+    return out[0], out[1]
