@@ -21,11 +21,17 @@ MIN_FONT_PX = 10.0
 
 
 def _pre_lines(element):
-    return [line for pre in element.find_all("pre") for line in pre.text().splitlines()]
+    return [
+        line
+        for pre in element.find_all("pre")
+        for line in pre.text().splitlines()
+    ]
 
 
 def _blocks(page, cls):
-    return [e for e in page.main().iter() if e.tag == "div" and cls in e.classes]
+    return [
+        e for e in page.main().iter() if e.tag == "div" and cls in e.classes
+    ]
 
 
 def test_code_lines_fit_the_column(chapter_page):
@@ -70,7 +76,9 @@ def test_figures_are_legible_at_column_width(chapter_page):
     ``font.size * dpi / 72 * min(1, COLUMN_PX / w)`` pixels tall.
     """
     font_px = plotting.STYLE["font.size"] * plotting.STYLE["figure.dpi"] / 72
-    tick_px = plotting.STYLE["xtick.labelsize"] * plotting.STYLE["figure.dpi"] / 72
+    tick_px = (
+        plotting.STYLE["xtick.labelsize"] * plotting.STYLE["figure.dpi"] / 72
+    )
     small = []
     found = 0
     for img in chapter_page.main().find_all("img"):
@@ -85,7 +93,9 @@ def test_figures_are_legible_at_column_width(chapter_page):
         width = size[0]
         scale = min(1.0, COLUMN_PX / width)
         if min(font_px, tick_px) * scale < MIN_FONT_PX:
-            small.append(f"{src} ({width} px wide: fonts {tick_px * scale:.1f} px)")
+            small.append(
+                f"{src} ({width} px wide: fonts {tick_px * scale:.1f} px)"
+            )
     assert found, f"{chapter_page.name}: no PNG figures found"
     assert not small, (
         f"{chapter_page.name}: figures too wide to stay legible in the column: {small}"
