@@ -38,9 +38,9 @@ def test_a_test_that_cannot_resolve_ten_percent_is_refused(ledger):
     # se so large that a 10% error in the prediction would pass unnoticed
     with pytest.raises(ValueError, match="cannot be a test"):
         ledger.test("weak", "too noisy", predicted=1.0, measured=1.0, se=0.05)
-    # a bound with 1000x slack dressed as a test: rtol of 1000 %
+    # a loose comparison dressed as a test: rtol of 50 %
     with pytest.raises(ValueError, match="cannot be a test"):
-        ledger.test("slack", "loose", predicted=1.0, measured=0.001, rtol=10.0)
+        ledger.test("slack", "loose", predicted=1.0, measured=0.6, rtol=0.5)
     assert ledger.claims == []
 
 
@@ -161,7 +161,9 @@ def test_summary_is_a_markdown_table(ledger):
     assert md.startswith("| claim |") and "resolves" in md
 
 
-def test_a_copy_run_elsewhere_never_overwrites_the_ledger(tmp_path, monkeypatch):
+def test_a_copy_run_elsewhere_never_overwrites_the_ledger(
+    tmp_path, monkeypatch
+):
     monkeypatch.delenv("IMAGINATION_CLAIMS_DIR", raising=False)
     (tmp_path / "_config.yml").write_text("")
     (tmp_path / "_toc.yml").write_text("")
@@ -169,8 +171,24 @@ def test_a_copy_run_elsewhere_never_overwrites_the_ledger(tmp_path, monkeypatch)
     book.mkdir()
     (book / "03_x.ipynb").write_text("{}")
     monkeypatch.chdir(book)
-    assert claims.Ledger("03_x").path == tmp_path / "_build" / "claims" / "03_x.json"
+    assert (
+        claims.Ledger("03_x").path
+        == tmp_path / "_build" / "claims" / "03_x.json"
+    )
     elsewhere = tmp_path / "_build" / "assignments"
     elsewhere.mkdir(parents=True)
     monkeypatch.chdir(elsewhere)
     assert claims.Ledger("03_x").path is None
+
+
+@pytest.mark.parametrize("rtol", [1e-9, 1e-6, 1e-4, 0.02])
+def test_deterministic_tests_with_rtol_are_accepted_and_can_fail(ledger, rtol):
+    """The tolerance scales with the prediction; the resolution accounts for it."""
+    p = np.array([0.5, -2.0, 3.0])
+    c = ledger.test(
+        f"r{rtol}", "rtol", predicted=p, measured=p * (1 + rtol / 2), rtol=rtol
+    )
+    for sign in (1, -1):
+        bad = p * (1 + sign * c.resolution * 1.000001)
+        assert np.any(np.abs(p * (1 + rtol / 2) - bad) > rtol * np.abs(bad))
+    assert c.resolution < 3 * rtol + 1e-12

@@ -149,7 +149,10 @@ def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
     nz = np.abs(p) > 0
     if not np.any(nz):
         return math.inf
-    r = (tol[nz] + np.abs(m[nz] - p[nz])) / np.abs(p[nz])
+    # The tolerance's rtol part moves with the prediction: shifted by a
+    # fraction r, the deviation grows by at least r|p| while the tolerance
+    # grows by at most rtol * r|p|, hence the factor 1 / (1 - rtol).
+    r = (tol[nz] + np.abs(m[nz] - p[nz])) / (np.abs(p[nz]) * (1 - rtol))
     return float(np.min(r))
 
 
@@ -251,6 +254,8 @@ class Ledger:
                 raise ValueError(
                     f"{name} must be a finite number >= 0, got {v!r}"
                 )
+        if not rtol < 1:
+            raise ValueError(f"rtol must be below 1, got {rtol!r}")
         if not (0 < max_resolution <= 1):
             raise ValueError(
                 f"max_resolution must be in (0, 1], got {max_resolution!r}"
