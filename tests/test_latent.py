@@ -133,14 +133,13 @@ def test_evaluate_brackets_and_certified_bound_holds(setup, trained):
     met = jax.jit(jax.vmap(lambda p: latent.evaluate(p, P, traj, gamma)))(
         params
     )
-    assert np.all(
-        np.asarray(met.lip_dynamics_lower)
-        <= np.asarray(met.lip_dynamics_upper) * (1 + 1e-4)
-    )
-    assert np.all(
-        np.asarray(met.lip_reward_lower)
-        <= np.asarray(met.lip_reward_upper) * (1 + 1e-4)
-    )
+    for lo, hi in (
+        (met.lip_dynamics_lower, met.lip_dynamics_upper),
+        (met.lip_dynamics_action_lower, met.lip_dynamics_action_upper),
+        (met.lip_reward_lower, met.lip_reward_upper),
+        (met.lip_reward_action_lower, met.lip_reward_action_upper),
+    ):
+        assert np.all(np.asarray(lo) <= np.asarray(hi) * (1 + 1e-4))
     assert float(met.lip_dynamics_upper[1]) <= (1 + 0.8**3) * (1 + 1e-4)
     np.testing.assert_allclose(met.true_returns[0], traj.returns, rtol=1e-5)
     certified, estimated = latent.return_bounds(met, gamma, H)
@@ -152,6 +151,172 @@ def test_evaluate_brackets_and_certified_bound_holds(setup, trained):
     )
     assert np.all(err <= certified)
     assert np.all(np.asarray(met.curvature) >= 0)
+    assert np.all((met.linear_residual >= 0) & (met.linear_residual <= 1))
+
+
+def test_z_block_upper_constant_matches_layer_norms(trained):
+    params, _ = trained
+    p = jax.tree_util.tree_map(lambda x: np.asarray(x[0], np.float64), params)
+    (W0, _), rest = p.dynamics[0], p.dynamics[1:]
+    dz = W0.shape[1] - 1
+    prod = np.linalg.norm(W0[:, :dz], 2) * np.prod(
+        [np.linalg.norm(W, 2) for W, _ in rest]
+    )
+    c = latent._constants(
+        jax.tree_util.tree_map(lambda x: x[0], params),
+        jnp.zeros((2, dz)),
+        jnp.zeros((2, 1)),
+    )
+    np.testing.assert_allclose(c.dyn_z_upper, 1 + prod, rtol=1e-4)
+
+
+def test_rescaling_keeps_predictions_and_bounds(setup, trained):
+    env, P, _ = setup
+    params, _ = trained
+    gamma, H = 0.9, 8
+    traj = latent.collect(env, jax.random.key(8), 16, H, gamma=gamma)
+    ev = jax.jit(jax.vmap(lambda p: latent.evaluate(p, P, traj, gamma)))
+    m1 = ev(params)
+    for c in (2.0, 0.3):
+        m2 = ev(latent.rescale_latent(params, c))
+        np.testing.assert_allclose(
+            m2.imagined_returns, m1.imagined_returns, rtol=1e-4, atol=1e-3
+        )
+        np.testing.assert_allclose(
+            m2.eps_dynamics, c * m1.eps_dynamics, rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            m2.lip_dynamics_upper, m1.lip_dynamics_upper, rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            m2.lip_reward_upper, m1.lip_reward_upper / c, rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            m2.linear_residual, m1.linear_residual, rtol=1e-3, atol=1e-6
+        )
+        for b1, b2 in zip(
+            latent.return_bounds(m1, gamma, H),
+            latent.return_bounds(m2, gamma, H),
+        ):
+            np.testing.assert_allclose(b2, b1, rtol=1e-3)
+
+
+def test_linear_fit_residual_zero_for_affine_and_invariant():
+    key = jax.random.key(2)
+    A = jnp.array([[0.9, 0.1], [-0.2, 0.95]])
+    Bm = jnp.array([[0.5], [-1.0]])
+    a = jax.random.normal(key, (4, 20, 1))
+    z0 = jax.random.normal(jax.random.key(3), (4, 2))
+
+    def run(z0, acts):
+        def step(z, u):
+            nz = A @ z + Bm @ u + 0.1
+            return nz, nz
+
+        _, zs = jax.lax.scan(step, z0, acts)
+        return jnp.concatenate([z0[None], zs])
+
+    z = jax.vmap(run)(z0, a)
+    assert float(latent.linear_fit_residual(z, a)) < 1e-8
+    # a nonlinear map leaves something unexplained, the same in any linear
+    # coordinates
+    zn = z + 0.3 * jnp.sin(3 * z)
+    r = float(latent.linear_fit_residual(zn, a))
+    assert 0.001 < r <= 1
+    M = jnp.array([[2.0, 1.0], [0.0, -0.5]])
+    assert float(latent.linear_fit_residual(zn @ M.T, a)) == pytest.approx(
+        r, rel=1e-3
+    )
+    with pytest.raises(ValueError, match="z must be"):
+        latent.linear_fit_residual(z[:, :-1], a)
+
+
+def test_tight_return_gap_equals_bound_and_its_elasticities():
+    from imagination import bounds
+
+    p, l, k, ed, er, g, H = 0.7, 0.4, 0.3, 0.02, 0.01, 0.8, 12
+    with jax.enable_x64(True):
+        x = jnp.log(jnp.array([p, l, k], jnp.float64))
+        gap = float(latent.tight_return_gap(x, ed, er, g, H, start=-2.0))
+        grad = np.asarray(
+            jax.grad(
+                lambda y: jnp.log(latent.tight_return_gap(y, ed, er, g, H))
+            )(x)
+        )
+    want = bounds.return_error_bound(ed, er, p, l, k, g, horizon=H)
+    assert gap == pytest.approx(want, rel=1e-10)
+    # finite differences of the package's bound in log coordinates
+    h = 1e-6
+    for i, name in enumerate(("p", "l", "k")):
+        up = dict(p=p, l=l, k=k)
+        up[name] *= math.exp(h)
+        b_up = bounds.return_error_bound(
+            ed, er, up["p"], up["l"], up["k"], g, horizon=H
+        )
+        assert grad[i] == pytest.approx(
+            (math.log(b_up) - math.log(want)) / h, rel=1e-4
+        )
+    with pytest.raises(ValueError, match="log_coeffs"):
+        latent.tight_return_gap(jnp.zeros(2), ed, er, g, H)
+    with pytest.raises(ValueError, match="eps_d"):
+        latent.tight_return_gap(x, -1.0, er, g, H)
+
+
+def test_closed_loop_bound_holds_and_gain_zero_is_open_loop(setup, trained):
+    env, P, traj = setup
+    params, _ = trained
+    p0 = jax.tree_util.tree_map(lambda x: x[0], params)
+    w, b = latent.velocity_readout(p0, P, traj.states.reshape(-1, 2))
+    assert w.shape == (3,) and b.shape == ()
+    starts = traj.states[:16, 0]
+    gamma, H = 0.9, 8
+    out = jax.jit(
+        jax.vmap(
+            lambda g: latent.evaluate_closed_loop(
+                p0, P, env, (w, b, g), starts, gamma, H
+            )
+        )
+    )(jnp.array([0.0, 1.0, 3.0]))
+    np.testing.assert_allclose(
+        out.lip_policy, np.array([0, 1, 3]) * np.linalg.norm(w), rtol=1e-5
+    )
+    cert, est = out.bounds(gamma, H)
+    err = np.abs(np.asarray(out.imagined_returns - out.true_returns)).max(-1)
+    assert np.all(err <= cert) and np.all(est <= cert * (1 + 1e-6))
+    # the bound grows with the gain (L_pi enters both factors)
+    assert np.all(np.diff(cert) > 0)
+    # gain 0: zero torque, so the true closed loop is the pendulum under a = 0
+    from imagination import policies
+    from imagination.rollout import rollout
+
+    free = rollout(
+        env.dynamics,
+        env.reward,
+        policies.linear,
+        (env.params, env.params, jnp.zeros((1, 2))),
+        starts,
+        jax.random.key(0),
+        horizon=H,
+        gamma=gamma,
+    )
+    np.testing.assert_allclose(out.true_returns[0], free.returns, rtol=1e-5)
+    with pytest.raises(ValueError, match="states"):
+        latent.velocity_readout(p0, P, traj.states)
+
+
+def test_seed_ratio_interval_and_verdict():
+    rng = np.random.default_rng(0)
+    a = np.exp(rng.normal(0.0, 0.1, 8))
+    r = latent.seed_ratio(2 * a, a)
+    assert r.low < 2 < r.high or r.ratio == pytest.approx(2, rel=1e-12)
+    assert r.ratio == pytest.approx(2.0, rel=1e-12)
+    assert r.verdict("below", "above", "unclear") == "above"
+    same = latent.seed_ratio(a, a[::-1])
+    assert same.verdict("below", "above", "unclear") == "unclear"
+    with pytest.raises(ValueError, match="a must"):
+        latent.seed_ratio([1.0], a)
+    with pytest.raises(ValueError, match="level"):
+        latent.seed_ratio(a, a, level=1.5)
 
 
 def test_imagine_replays_actions_through_the_model():
