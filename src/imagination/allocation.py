@@ -14,25 +14,22 @@ of two strictly convex functions of the fraction spent on dynamics, which tends 
 both ends, so the minimiser is unique and interior; it is found by bisection on the log-odds of
 that fraction (pure Python floats, no scipy), or in closed form when ``alpha == beta``.
 
-The module also holds the JAX helper of chapter 4 that trains many models on nested subsets of a
-data pool at once (:func:`train_on_subsets`).
+The module is mathematics only: it imports no learned model. The experiments of chapter 4 that
+train models (:func:`imagination.learning_curves.train_on_subsets` and the rest) live in
+:mod:`imagination.learning_curves`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
 from . import bounds as _bounds
-from ._checks import number
-from .models import fit as _fit
-from .models import mlp_init as _mlp_init
+from ._checks import number, real
 
 __all__ = [
     "PowerLaw",
@@ -49,7 +46,6 @@ __all__ = [
     "optimality_condition",
     "log_optimality_gap",
     "equal_exponent_ratio",
-    "train_on_subsets",
 ]
 
 # ============================================================================= sympy derivation
@@ -127,6 +123,11 @@ _gap_fn = sp.lambdify(
 _ratio_fn = sp.lambdify(
     (a_d, a_r, alpha, w_d, w_r, c_d, c_r), equal_exponent_ratio, "math"
 )
+_log_ratio_fn = sp.lambdify(
+    (a_d, a_r, alpha, w_d, w_r, c_d, c_r),
+    sp.expand_log(sp.log(equal_exponent_ratio), force=True),
+    "math",
+)
 _weights_fn = sp.lambdify(
     (_bounds.L_f, _bounds.L_r, _bounds.L_pi, _bounds.gamma),
     _bounds.bound_weights_expr,
@@ -161,12 +162,7 @@ class PowerLaw:
         object.__setattr__(
             self, "coef", number("coef", self.coef, positive=True)
         )
-        try:
-            e = float(self.exponent)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"exponent must be a finite number, got {self.exponent!r}"
-            ) from None
+        e = real("exponent", self.exponent)  # bool and strings: TypeError
         if not math.isfinite(e):
             raise ValueError(
                 f"exponent must be a finite number, got {self.exponent!r}"
@@ -174,10 +170,35 @@ class PowerLaw:
         object.__setattr__(self, "exponent", e)
 
     def __call__(self, n):
-        """The error at sample size ``n`` (a number or an array)."""
-        if isinstance(n, (int, float)):
-            return self.coef * float(n) ** -self.exponent
-        return self.coef * np.asarray(n, dtype=np.float64) ** -self.exponent
+        """The error at sample size ``n >= 0`` (a number or an array).
+
+        ``inf`` at ``n = 0`` for a positive exponent; a value beyond the float range rounds to
+        ``inf`` or ``0`` (never an ``OverflowError`` or ``nan``). A negative, NaN, ``bool`` or
+        string ``n`` raises (``ValueError``, ``TypeError``) naming ``n``.
+        """
+        if np.ndim(n) == 0 and not isinstance(n, (list, tuple)):
+            x = number("n", n, finite=False)
+            with np.errstate(all="ignore"):
+                return float(self(np.array([x]))[0])
+        try:
+            x = np.asarray(n, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"n must be non-negative numbers, got {n!r}"
+            ) from None
+        if np.any(np.isnan(x)) or np.any(x < 0):
+            raise ValueError(f"n must be non-negative numbers, got {n!r}")
+        with np.errstate(all="ignore"):
+            out = self.coef * x**-self.exponent
+            # where the direct form over- or underflowed, use log space
+            bad = ~np.isfinite(out) | (out == 0)
+            if np.any(bad):
+                with np.errstate(all="ignore"):
+                    lg = math.log(self.coef) - self.exponent * np.log(x)
+                    alt = np.exp(lg)
+                alt = np.where(np.isnan(lg), out, alt)
+                out = np.where(bad, alt, out)
+        return out
 
     def __str__(self) -> str:
         return f"{self.coef:.4g} * N^(-{self.exponent:.4g})"
@@ -252,10 +273,9 @@ def bound_weights(
     g = number("gamma", gamma)
     if not g < 1:
         raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
-    w_dyn, w_rew = _weights_fn(lf, lr, lp, g)
-    if g * lf * (1 + lp) >= 1:
-        w_dyn = math.inf
-    return float(w_dyn), float(w_rew)
+    # the lambdified weights evaluated exactly, rounded once (gamma L = 1 exactly gives inf,
+    # no overflow or 0 * inf in between)
+    return _bounds._weights(lf, lr, lp, g)
 
 
 # ============================================================================= allocation
@@ -280,6 +300,8 @@ class Allocation:
     @property
     def ratio(self) -> float:
         """``N_d / N_r``."""
+        if self.n_reward == 0:  # underflow of a subnormal count
+            return math.inf
         return self.n_dynamics / self.n_reward
 
 
@@ -350,11 +372,15 @@ def optimal_allocation(
     ar, be = reward.coef, reward.exponent
 
     if al == be:
-        rho = float(_ratio_fn(ad, ar, al, wd, wr, cd, cr))
-        n_r = C_ / (cd * rho + cr)
-        n_d = rho * n_r
+        ln_rho = _log_ratio_fn(ad, ar, al, wd, wr, cd, cr)
+        ln_cd, ln_cr = math.log(cd) + ln_rho, math.log(cr)
+        top = max(ln_cd, ln_cr)  # log(c_d rho + c_r) without overflow
+        ln_den = top + math.log(math.exp(ln_cd - top) + math.exp(ln_cr - top))
+        ln_nr = math.log(C_) - ln_den
+        ln_nd = ln_rho + ln_nr
     else:
-        ln_d0, ln_r0 = math.log(C_ / cd), math.log(C_ / cr)
+        ln_d0 = math.log(C_) - math.log(cd)
+        ln_r0 = math.log(C_) - math.log(cr)
 
         def gap(u: float) -> float:
             return _gap_fn(
@@ -392,105 +418,34 @@ def optimal_allocation(
             else:
                 hi = mid
         u = 0.5 * (lo + hi)
-        n_d = C_ / cd * math.exp(_log_sigmoid(u))
-        n_r = C_ / cr * math.exp(_log_sigmoid(-u))
-    value = wd * dynamics(n_d) + wr * reward(n_r)
+        ln_nd = ln_d0 + _log_sigmoid(u)
+        ln_nr = ln_r0 + _log_sigmoid(-u)
+    # Everything from the logs: no overflow, underflow or 0 ** -alpha in between.
+    for name, ln_n in (("dynamics", ln_nd), ("reward", ln_nr)):
+        if not -744.0 < ln_n < 709.7:
+            raise ValueError(
+                f"budget: the optimal number of {name} samples, exp({ln_n:.4g}), is outside "
+                f"the float range; rescale budget and costs"
+            )
+    n_d, n_r = math.exp(ln_nd), math.exp(ln_nr)
+    value = 0.0
+    for w, a, e, ln_n in ((wd, ad, al, ln_nd), (wr, ar, be, ln_nr)):
+        try:
+            value += math.exp(math.log(w) + math.log(a) - e * ln_n)
+        except OverflowError:  # beyond the float range
+            value = math.inf
     return Allocation(float(n_d), float(n_r), float(value))
 
 
-# ============================================================================= JAX: many models
-def _mse(model: Callable) -> Callable:
-    def loss(layers, batch):
-        s, a, y = batch
-        pred = jax.vmap(model, in_axes=(None, 0, 0))(layers, s, a)
-        return jnp.mean(
-            jnp.sum((pred - y).reshape(s.shape[0], -1) ** 2, axis=1)
-        )
+# ============================================================================= moved experiment
+def __getattr__(name: str):
+    """``train_on_subsets`` moved to :mod:`imagination.learning_curves`.
 
-    return loss
-
-
-def train_on_subsets(
-    model: Callable,
-    key: jax.Array,
-    states: jax.Array,
-    actions: jax.Array,
-    targets: jax.Array,
-    sizes: jax.Array,
-    *,
-    hidden: Sequence[int] = (32, 32),
-    steps: int = 1500,
-    learning_rate: float = 3e-3,
-    batch_size: int = 128,
-    pad: int | None = None,
-) -> Any:
-    """Train one model per size ``n`` in ``sizes`` on the first ``n`` rows of a data pool, at once.
-
-    Every model sees the same padded array (the first ``pad`` rows of the pool) and draws its
-    minibatches from its first ``n`` rows only (``n_valid`` of :func:`imagination.models.fit`), so
-    the sizes are an ordinary batch axis: one :func:`jax.vmap` trains them all, each by Adam in a
-    :func:`jax.lax.scan` on the plain mean squared error. ``vmap`` the call over ``key`` and the
-    pool to add seeds. Nested subsets of one pool make a learning curve whose points differ only
-    in how much data they saw.
-
-    Parameters
-    ----------
-    model:
-        :func:`imagination.models.dynamics_model` or :func:`imagination.models.reward_model`
-        (any ``model(layers, s, a)`` whose output has the shape of one row of ``targets``).
-    key:
-        PRNG key (split over sizes; each size gets its own initialisation and minibatches).
-    states, actions, targets:
-        The pool, ``(n_pool, ds)``, ``(n_pool, da)``, ``(n_pool, k)`` or ``(n_pool,)``.
-    sizes:
-        Integer array of subset sizes, each in ``[1, pad]`` (may be traced; larger values are
-        clipped to ``pad``).
-    hidden, steps, learning_rate, batch_size:
-        MLP hidden widths and the training options of :func:`imagination.models.fit`.
-    pad:
-        Number of pool rows every model receives (static); defaults to ``n_pool``.
-
-    Returns
-    -------
-    layers
-        The trained MLP layers, stacked along a leading axis of length ``len(sizes)``.
+    This module is mathematics and imports no learned model; the old name is
+    resolved lazily, for callers that still use it.
     """
-    states = jnp.asarray(states)
-    actions = jnp.asarray(actions)
-    targets = jnp.asarray(targets)
-    n_pool = states.shape[0]
-    if actions.shape[0] != n_pool or targets.shape[0] != n_pool:
-        raise ValueError(
-            "states, actions and targets must have the same number of rows"
-        )
-    pad = n_pool if pad is None else int(pad)
-    if not 1 <= pad <= n_pool:
-        raise ValueError(
-            f"pad must be an integer in [1, {n_pool}] (the pool size), got {pad!r}"
-        )
-    sizes = jnp.asarray(sizes, jnp.int32)
-    if sizes.ndim != 1:
-        raise ValueError(
-            f"sizes must be a one-dimensional array, got shape {sizes.shape}"
-        )
-    out_dim = 1 if targets.ndim == 1 else targets.shape[1]
-    in_dim = states.shape[1] + actions.shape[1]
-    data = (states[:pad], actions[:pad], targets[:pad])
+    if name == "train_on_subsets":
+        from .learning_curves import train_on_subsets
 
-    def one(k, n):
-        k_init, k_fit = jax.random.split(k)
-        layers = _mlp_init(k_init, (in_dim, *hidden, out_dim), states.dtype)
-        layers, _ = _fit(
-            _mse(model),
-            layers,
-            data,
-            k_fit,
-            steps=steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            n_valid=jnp.clip(n, 1, pad),
-        )
-        return layers
-
-    keys = jax.random.split(key, sizes.shape[0])
-    return jax.vmap(one)(keys, sizes)
+        return train_on_subsets
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
