@@ -117,3 +117,93 @@ def test_end_to_end_certificate_holds(pipe):
     curve = np.asarray(res.reparam_curve)
     assert np.all(curve[:, -5:].mean(axis=1) > curve[:, :5].mean(axis=1))
     assert res.reinforce_gain.shape == (2, 1, 2)
+
+
+def test_state_error_starts_at_zero(pipe):
+    keys = jax.random.split(jax.random.key(4), 2)
+    dyn, rew = pipe.fit_models(keys, np.array([32, 32]), np.array([32, 32]))
+    ev = pipe.evaluate(keys, jnp.zeros((2, 1, 2)), dyn, rew)
+    delta = np.asarray(ev.state_error)
+    assert delta.shape == (2, pipe.task.horizon + 1)
+    assert np.all(delta[:, 0] == 0) and np.all(delta[:, 1:] >= 0)
+    with pytest.raises(ValueError, match="segment_points"):
+        pipeline.make_pipeline(pipe.task, segment_points=0)
+
+
+def test_tight_system_attains_the_bound():
+    """The aligned linear system's return gap is the closed-loop bound."""
+    rng = np.random.default_rng(0)
+    e_d, e_r = rng.uniform(0.01, 0.2, (2, 5))
+    L, l_ = rng.uniform(0.5, 1.3, (2, 5))
+    L[0] = 1.0  # the t * eps_d branch
+    gap = pipeline.tight_system_gap(e_d, e_r, L, l_, 0.9, 12)
+    ref = [
+        bounds.return_error_bound(a, b, c, d, 0.0, 0.9, 12)
+        for a, b, c, d in zip(e_d, e_r, L, l_)
+    ]
+    np.testing.assert_allclose(gap, ref, rtol=1e-5)
+    # a plain NumPy recursion, independent of the library bound
+    delta, total = 0.0, 0.0
+    for t in range(12):
+        total += 0.9**t * (e_r[1] + l_[1] * delta)
+        delta = L[1] * delta + e_d[1]
+    np.testing.assert_allclose(gap[1], total, rtol=1e-5)
+    with pytest.raises(ValueError, match="eps_reward"):
+        pipeline.tight_system_gap([0.1], [-1.0], [1.0], [1.0], 0.9, 3)
+    with pytest.raises(ValueError, match="horizon"):
+        pipeline.tight_system_gap([0.1], [0.1], [1.0], [1.0], 0.9, 0)
+
+
+def test_label_noise_probe_matches_g_over_n_minus_1():
+    """E||g_noisy - g_clean||^2 = sigma^2 G / (N - 1) with the LOO baseline."""
+    from imagination import policies, training
+
+    task = pipeline.pendulum_stabilisation(horizon=6)
+    dyn = models.mlp_init(jax.random.key(0), (3, 8, 2))
+    rew = models.mlp_init(jax.random.key(1), (3, 8, 1))
+    pol = (jnp.array([[-1.0, -0.5]]), jnp.log(jnp.full((1,), 0.5)))
+    n = 4
+    probe = pipeline.make_label_noise_probe(
+        task, n_rollouts=n, n_batches=4000, n_draws=4
+    )
+    sq = np.asarray(probe(dyn, rew, pol, jax.random.key(2), 1.0), np.float64)
+    assert sq.shape == (4000, 4)
+    per = sq.mean(axis=1)
+    start = lambda k, m: pipeline.sample_box(  # noqa: E731
+        task.start_low, task.start_high, k, m
+    )
+    pilot = training.make_pilot(
+        pipeline.learned_dynamics,
+        pipeline.learned_reward,
+        policies.gaussian_linear,
+        policies.gaussian_linear_log_prob,
+        start,
+        horizon=task.horizon,
+        gamma=task.gamma,
+        n_rollouts=20000,
+        select=lambda p: p[0],
+    )(dyn, rew, pol, jax.random.key(3))
+    pred = float(pilot.g) / (n - 1)
+    se = np.hypot(per.std(ddof=1) / np.sqrt(per.size), pilot.g_se / (n - 1))
+    assert abs(per.mean() - pred) < 5 * se
+    assert abs(per.mean() - float(pilot.g) / n) > 5 * se  # the 1/N form
+    # the noise enters squared: sigma = 2 gives four times sigma = 1
+    sq2 = np.asarray(probe(dyn, rew, pol, jax.random.key(2), 2.0))
+    np.testing.assert_allclose(sq2, 4 * sq, rtol=1e-4)
+    with pytest.raises(ValueError, match="n_rollouts"):
+        pipeline.make_label_noise_probe(task, n_rollouts=1, n_batches=2)
+
+
+def test_compare_paired_wording_follows_the_interval():
+    a = np.array([1.0, 1.2, 0.9, 1.1])
+    win = pipeline.compare_paired(a, a - 1, ("new", "old"))
+    assert win.verdict.startswith("new did better than old by 1.000")
+    lose = pipeline.compare_paired(a - 1, a, ("new", "old"))
+    assert lose.verdict.startswith("old did better than new")
+    tie = pipeline.compare_paired(a, a[::-1], ("new", "old"))
+    assert tie.verdict.startswith("the seeds cannot tell new from old")
+    assert tie.mean - tie.half_width < 0 < tie.mean + tie.half_width
+    with pytest.raises(ValueError, match="at least 2"):
+        pipeline.compare_paired([1.0], [0.0])
+    with pytest.raises(ValueError, match="level"):
+        pipeline.compare_paired(a, a, level=1.5)

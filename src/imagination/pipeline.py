@@ -5,14 +5,19 @@ The capstone chapter runs the whole loop of the book under a fixed budget of rea
 1. **buy** transitions ``(s, a, s')`` and reward labels ``(s, a, r)`` from the true environment
    (:func:`imagination.data.sample_transitions`, on a box of states around the task's region);
 2. **fit** a residual MLP dynamics model and an MLP reward model on the first ``n_dynamics`` and
-   ``n_reward`` of them (:func:`imagination.allocation.train_on_subsets`, so the sizes may be traced
-   and ``vmap``-ped);
+   ``n_reward`` of them (``imagination.learning_curves.train_on_subsets``, so the sizes
+   may be traced and ``vmap``-ped);
 3. **train a policy in imagination**: REINFORCE with a leave-one-out baseline
    (:func:`imagination.reinforce.make_train_policy`) and, for comparison, the reparameterized
    (pathwise) gradient, ``jax.grad`` of the imagined return through
    :func:`imagination.rollout.make_rollout`;
 4. **evaluate** the policy's mean action in the true environment and in imagination, and measure
    every constant of the return-error bound on the states the two rollouts visit.
+
+Two further tools test the theory the chapter leans on: :func:`make_label_noise_probe` measures
+the variance that label noise adds to the REINFORCE estimate, and :func:`tight_system_gap` runs
+the system that attains the certificate; :func:`compare_paired` reads a comparison over seeds
+from its interval.
 
 Everything is a pure function of a PRNG key and the two sample sizes, built by
 :func:`make_pipeline` (PureJaxRL's ``make_train`` style) and jitted, so seeds and splits are one
@@ -34,9 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import allocation as _allocation
 from . import data as _data
 from . import envs as _envs
+from . import learning_curves as _curves
 from . import models as _models
 from . import policies as _policies
 from . import reinforce as _reinforce
@@ -55,6 +60,10 @@ __all__ = [
     "Result",
     "Pipeline",
     "make_pipeline",
+    "make_label_noise_probe",
+    "tight_system_gap",
+    "Comparison",
+    "compare_paired",
 ]
 
 Array = jax.Array
@@ -112,10 +121,11 @@ def pendulum_stabilisation(
 ) -> Task:
     """Stabilise the inverted pendulum near upright.
 
-    Start states are uniform on ``|theta| <= start_angle``, ``|theta_dot| <= start_speed``; data are
-    bought on the larger box ``|theta| <= data_angle``, ``|theta_dot| <= data_speed``. A full swing-up
-    is out of reach of a linear policy with torque ``|u| <= 2`` (gravity's torque ``15 sin theta``
-    exceeds the motor's ``3 |u| <= 6`` beyond ``|theta| ~ 0.41``), which is why the task starts near
+    The state is ``(phi, phi_dot)``, the angle from upright and its rate. Start states are
+    uniform on ``|phi| <= start_angle``, ``|phi_dot| <= start_speed``; data are bought on the
+    larger box ``|phi| <= data_angle``, ``|phi_dot| <= data_speed``. A full swing-up is out of
+    reach of a linear policy with torque ``|u| <= 2`` (gravity's term ``15 sin phi`` exceeds the
+    motor's ``3 |u| <= 6`` beyond ``|phi| ~ 0.41``), which is why the task starts near
     the top.
 
     Parameters
@@ -127,7 +137,7 @@ def pendulum_stabilisation(
     data_angle, data_speed:
         Half-widths of the data box (at least those of the start box).
     speed_weight:
-        Weight of ``theta_dot`` in the state norm (the angle has weight 1).
+        Weight of ``phi_dot`` in the state norm (the angle has weight 1).
     exploration_std:
         Exploration noise of the Gaussian policy.
     """
@@ -233,6 +243,9 @@ class Evaluation(NamedTuple):
     in_box:
         Fraction of *imagined* states inside the data box, the models' training region (a check
         that needs no access to the true world).
+    state_error:
+        ``(H + 1,)`` the measured state error ``delta_t = max_{s_0} ||s_hat_t - s_t||_w`` along
+        the horizon (``delta_0 = 0``): what the compounding recursion of chapter 2 bounds.
     """
 
     true_return: Array
@@ -245,6 +258,7 @@ class Evaluation(NamedTuple):
     lip_reward: Array
     lip_policy: Array
     in_box: Array
+    state_error: Array
 
 
 class Result(NamedTuple):
@@ -411,6 +425,7 @@ def make_pipeline(
     *,
     rows: int = 4,
     n_test: int = 1024,
+    segment_points: int = 1,
 ) -> Pipeline:
     """Build the end-to-end pipeline for ``task`` (PureJaxRL's ``make_train`` style).
 
@@ -427,6 +442,9 @@ def make_pipeline(
         ask for, e.g. ``device.mc_size`` of the seed count times the number of configurations.
     n_test:
         Size of the test sample on which :attr:`Pipeline.model_errors` measures sup errors.
+    segment_points:
+        Number of evenly spaced interior points of each segment ``[s_t, s_hat_t]`` on which,
+        besides both trajectories, the Lipschitz constants are estimated (1: the midpoint).
 
     Returns
     -------
@@ -454,12 +472,17 @@ def make_pipeline(
             f"policy_config must be a PolicyConfig, got {type(policy_config).__name__}"
         )
     _check_sizes(model_config, policy_config)
-    for name, value in (("rows", rows), ("n_test", n_test)):
+    for name, value in (
+        ("rows", rows),
+        ("n_test", n_test),
+        ("segment_points", segment_points),
+    ):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(
                 f"{name} must be a positive integer, got {value!r}"
             )
 
+    segment_points = int(segment_points)
     env = task.env
     mc, pc = model_config, policy_config
     H, gamma = task.horizon, task.gamma
@@ -486,7 +509,7 @@ def make_pipeline(
         )
 
     def train(model, key, pool, targets, n):
-        layers = _allocation.train_on_subsets(
+        layers = _curves.train_on_subsets(
             model,
             key,
             pool.states,
@@ -600,13 +623,16 @@ def make_pipeline(
         eps_r = jnp.max(jnp.abs(r_hat - true.rewards.reshape(-1)))
         # Lipschitz estimates on both trajectories and the midpoints between them
         S_hat = imag.states[:, :H].reshape(-1, env.state_dim)
-        pts = jnp.concatenate([S, S_hat, 0.5 * (S + S_hat)])
+        frac = jnp.arange(1, segment_points + 1) / (segment_points + 1)
+        inner = S[None] + frac[:, None, None] * (S_hat - S)[None]
+        pts = jnp.concatenate([S, S_hat, inner.reshape(-1, env.state_dim)])
         lips = jax.vmap(
             _weighted_closed_loop, in_axes=(None, None, None, None, 0)
         )(dyn, rew, K, w, pts)
         lip_cl, lip_rcl, lip_f, lip_r = (jnp.max(x) for x in lips)
         lip_pi = jnp.linalg.norm(K / w[None, :], ord=2)
         inside = jnp.all((S_hat >= data_lo) & (S_hat <= data_hi), axis=1)
+        gap = jnp.linalg.norm((imag.states - true.states) * w, axis=-1)
         return Evaluation(
             true.returns,
             imag.returns,
@@ -618,6 +644,7 @@ def make_pipeline(
             lip_r,
             lip_pi,
             jnp.mean(inside),
+            jnp.max(gap, axis=0),
         )
 
     b_fit = _batched(fit_models, rows)
@@ -659,3 +686,261 @@ def make_pipeline(
         policy_config,
         int(rows),
     )
+
+
+# ============================================================================= label noise
+def make_label_noise_probe(
+    task: Task, *, n_rollouts: int, n_batches: int, n_draws: int = 1
+) -> Callable:
+    """Measure the label-noise part of the pipeline's REINFORCE estimator.
+
+    The estimator of :func:`make_pipeline` averages ``n_rollouts`` per-rollout estimates
+    ``sum_t psi_t (G_t - b_t)`` with the leave-one-out baseline ``b_t`` (gain only, the
+    exploration noise frozen). It is linear in the reward labels, so the difference between the
+    estimates from noisy labels ``r_hat + sigma xi`` and from clean ones on the *same* rollouts
+    is the estimator applied to the noise ``sigma xi`` alone. Chapter 9 predicts its mean square,
+    ``E||g_noisy - g_clean||^2 = sigma^2 G / (n_rollouts - 1)``, from the noise factor ``G``.
+
+    Parameters
+    ----------
+    task:
+        The control task (:func:`pendulum_stabilisation`).
+    n_rollouts:
+        Rollouts per estimate (``>= 2``, the leave-one-out baseline needs another rollout).
+    n_batches:
+        Independent batches of ``n_rollouts`` imagined rollouts each.
+    n_draws:
+        Independent label-noise draws per batch (noise is cheap; rollouts are not).
+
+    Returns
+    -------
+    probe(dyn_layers, rew_layers, policy_params, key, sigma) -> Array
+        Jitted; ``(n_batches, n_draws)`` squared norms ``||g_noisy - g_clean||^2``, where
+        ``policy_params = (K, log_std)`` of :func:`imagination.policies.gaussian_linear`.
+
+    Examples
+    --------
+    >>> probe = make_label_noise_probe(pendulum_stabilisation(horizon=5),
+    ...                                n_rollouts=4, n_batches=3, n_draws=2)
+    >>> layers = _models.mlp_init(jax.random.key(0), (3, 8, 2))
+    >>> rew = _models.mlp_init(jax.random.key(1), (3, 8, 1))
+    >>> pol = (jnp.zeros((1, 2)), jnp.log(jnp.full((1,), 0.5)))
+    >>> probe(layers, rew, pol, jax.random.key(2), 1.0).shape
+    (3, 2)
+    """
+    if not isinstance(task, Task):
+        raise ValueError(f"task must be a Task, got {type(task).__name__}")
+    for name, value, low in (
+        ("n_rollouts", n_rollouts, 2),
+        ("n_batches", n_batches, 1),
+        ("n_draws", n_draws, 1),
+    ):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise ValueError(
+                f"{name} must be an integer >= {low}, got {value!r}"
+            )
+    n, m, k = int(n_rollouts), int(n_batches), int(n_draws)
+    H, gamma = task.horizon, task.gamma
+    run = make_rollout(
+        learned_dynamics,
+        learned_reward,
+        _policies.gaussian_linear,
+        horizon=H,
+        gamma=gamma,
+    )
+
+    @jax.jit
+    def probe(dyn, rew, policy_params, key, sigma):
+        k_s, k_r, k_n = jax.random.split(key, 3)
+        s0 = sample_box(task.start_low, task.start_high, k_s, n * m)
+        traj = run(dyn, rew, policy_params, s0, k_r)
+        psi = _reinforce.step_scores(
+            _policies.gaussian_linear_log_prob,
+            policy_params,
+            traj.states,
+            traj.actions,
+        )[0].reshape(m, n, H, -1)  # gain scores only
+        noise = sigma * jax.random.normal(k_n, (k, m * n, H))
+        togo = jax.vmap(_reinforce.rewards_to_go, in_axes=(0, None))(
+            noise, gamma
+        ).reshape(k, m, n, H)
+        loo = (jnp.sum(togo, axis=2, keepdims=True) - togo) / (n - 1)
+        d = jnp.einsum("kbit,bitp->kbp", togo - loo, psi) / n
+        return jnp.sum(d**2, axis=-1).T
+
+    return probe
+
+
+# ============================================================================= tight system
+def tight_system_gap(
+    eps_dynamics: Any,
+    eps_reward: Any,
+    lip_closed_loop: Any,
+    lip_reward_closed_loop: Any,
+    gamma: float,
+    horizon: int,
+) -> np.ndarray:
+    """Imagined-minus-true return of the system that attains the certificate, by rollouts.
+
+    For each set of constants the true world is ``s' = L s``, ``r = l s`` (one state, policy
+    ``a = 0``) and the learned models are ``s' = L s + eps_d``, ``r = l s + eps_r``, from
+    ``s_0 = 0``. Every step's errors are aligned, so the state error obeys
+    ``delta_{t+1} = L delta_t + eps_d`` with equality and the return gap equals the certificate
+    ``sum_t gamma^t (eps_r + l delta_t)`` of chapter 9. Both returns come from the rollout engine
+    (:func:`imagination.rollout.make_rollout`), not from the formula.
+
+    Parameters
+    ----------
+    eps_dynamics, eps_reward, lip_closed_loop, lip_reward_closed_loop:
+        Arrays of one shape (one entry per run), all ``>= 0``.
+    gamma, horizon:
+        Discount in ``[0, 1]`` and number of steps ``>= 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``J_hat - J`` per run (float64 numbers from a float32 rollout).
+
+    Examples
+    --------
+    >>> round(float(tight_system_gap([0.1], [0.2], [1.0], [0.5], 1.0, 2)[0]), 5)
+    0.45
+    """
+    arrays = []
+    for name, value in (
+        ("eps_dynamics", eps_dynamics),
+        ("eps_reward", eps_reward),
+        ("lip_closed_loop", lip_closed_loop),
+        ("lip_reward_closed_loop", lip_reward_closed_loop),
+    ):
+        arr = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        arrays.append(arr)
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise ValueError("the four constants must have one shape") from None
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+        raise ValueError(
+            f"horizon must be a positive integer, got {horizon!r}"
+        )
+    shape = arrays[0].shape
+    ed, er, lc, lr = (jnp.asarray(a.ravel(), jnp.float32) for a in arrays)
+    gap = _tight_gaps(ed, er, lc, lr, float(gamma), int(horizon))
+    return np.asarray(gap, dtype=np.float64).reshape(shape)
+
+
+def _affine(params, s, a):
+    return params[0] * s + params[1]
+
+
+def _affine_reward(params, s, a):
+    return params[0] * s[0] + params[1]
+
+
+@partial(jax.jit, static_argnums=(4, 5))
+def _tight_gaps(ed, er, lc, lr, gamma, horizon):
+    run = make_rollout(
+        _affine, _affine_reward, _policies.linear, horizon=horizon, gamma=gamma
+    )
+    K = jnp.zeros((1, 1), jnp.float32)
+    s0 = jnp.zeros((1, 1), jnp.float32)
+    key = jax.random.key(0)
+
+    def one(e_d, e_r, L, l):
+        zero = jnp.zeros((), jnp.float32)
+        imagined = run((L, e_d), (l, e_r), K, s0, key).returns[0]
+        true = run((L, zero), (l, zero), K, s0, key).returns[0]
+        return imagined - true
+
+    return jax.vmap(one)(ed, er, lc, lr)
+
+
+# ============================================================================= reading seeds
+class Comparison(NamedTuple):
+    """A paired comparison over seeds, read from its interval.
+
+    Attributes
+    ----------
+    mean, half_width:
+        Mean of ``a - b`` over the seeds and the half-width of its two-sided ``t``-interval.
+    n:
+        Number of seeds.
+    verdict:
+        One sentence whose wording follows the interval: which option did better and by how
+        much when the interval excludes zero, else that the seeds cannot tell them apart.
+    """
+
+    mean: float
+    half_width: float
+    n: int
+    verdict: str
+
+
+def compare_paired(
+    a: Any,
+    b: Any,
+    names: tuple[str, str] = ("a", "b"),
+    *,
+    level: float = 0.95,
+    digits: int = 3,
+) -> Comparison:
+    """Compare two options run on the same seeds (``a[i]`` and ``b[i]`` share seed ``i``).
+
+    Parameters
+    ----------
+    a, b:
+        ``(n,)`` outcomes (larger is better), ``n >= 2``.
+    names:
+        How the verdict names the two options.
+    level:
+        Confidence level of the ``t``-interval, in ``(0, 1)``.
+    digits:
+        Decimals of the numbers in the verdict.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> compare_paired([1.0, 1.1, 0.9], [0.0, 0.1, 0.0], ("new", "old")).verdict
+    'new did better than old by 0.967 ± 0.143 (95% interval over 3 seeds)'
+    """
+    from scipy import stats
+
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(
+            f"a and b must be 1-D of one length, got {x.shape} and {y.shape}"
+        )
+    if x.size < 2:
+        raise ValueError(f"a needs at least 2 seeds, got {x.size}")
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+        raise ValueError("a and b must be finite")
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    d = x - y
+    n = int(d.size)
+    mean = float(d.mean())
+    q = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    half = q * float(d.std(ddof=1)) / np.sqrt(n)
+    pct = f"{100 * level:.0f}%"
+    tail = f"({pct} interval over {n} seeds)"
+    if mean - half > 0 or mean + half < 0:
+        win, lose = names if mean > 0 else names[::-1]
+        verdict = (
+            f"{win} did better than {lose} by {abs(mean):.{digits}f} "
+            f"± {half:.{digits}f} {tail}"
+        )
+    else:
+        verdict = (
+            f"the seeds cannot tell {names[0]} from {names[1]}: the "
+            f"difference is {mean:+.{digits}f} ± {half:.{digits}f} {tail}, "
+            "an interval that contains zero"
+        )
+    return Comparison(mean, float(half), n, verdict)
