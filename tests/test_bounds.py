@@ -485,3 +485,33 @@ def test_bound_holds_on_random_nonlinear_systems(seed, ds, horizon, gamma):
     assert np.all(
         gap <= bound + _float_tol(horizon, true.rewards, imag.rewards)
     )
+
+
+# ----------------------------------------------------------------------------- weighted norms
+def test_weighted_recursion_solution_and_limit():
+    eP, LP = S["eps_P"], S["L_P"]
+    d = bounds.weighted_delta_solution
+    assert sp.simplify(d.subs(t, t + 1) - (LP * d + eP)) == 0
+    assert sp.simplify(d.subs(t, 0)) == 0
+    assert sp.simplify(bounds.weighted_delta_limit - eP / (1 - LP)) == 0
+
+
+@pytest.mark.parametrize(
+    "eps, lip, expected",
+    [(0.1, 0.75, 0.4), (0.2, 0.0, 0.2), (0.0, 2.0, 0.0), (0.1, 1.0, math.inf)],
+)
+def test_contraction_limit_values(eps, lip, expected):
+    assert bounds.contraction_limit(eps, lip) == pytest.approx(expected)
+
+
+def test_contraction_limit_is_the_bound_for_large_t():
+    b = bounds.compounding_error_bound(0.03, 0.9, 400)
+    assert b == pytest.approx(bounds.contraction_limit(0.03, 0.9), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "eps, lip, name", [(-0.1, 0.5, "eps_dynamics"), (0.1, -1.0, "lip")]
+)
+def test_contraction_limit_errors(eps, lip, name):
+    with pytest.raises(ValueError, match=name):
+        bounds.contraction_limit(eps, lip)

@@ -113,7 +113,94 @@ _w_d_math = sp.lambdify((L_f, L_r, L_pi, gamma), bound_weights_expr[0], "math")
 _w_r_math = sp.lambdify((gamma,), bound_weights_expr[1], "math")
 
 
-# ----------------------------------------------------------------------------- validation
+# ----------------------------------------------------------------------------- exact evaluation
+# The finite-horizon bound in O(1): sum_{t<H} gamma^t = S and
+# sum_{t<H} gamma^t delta_t / eps_d = D (closed forms from sympy.summation; D's L = 1 branch is
+# the limit sum_t t gamma^t), so the bound is eps_r S + L_r (1 + L_pi) eps_d D.
+_H = sp.Symbol("H", integer=True, positive=True)
+horizon_discount_sum: sp.Expr = sp.summation(gamma**t, (t, 0, _H - 1))
+"""``S = sum_{t<H} gamma^t`` (``H`` where ``gamma = 1``)."""
+horizon_delta_sum: sp.Expr = sp.Piecewise(
+    (sp.summation(gamma**t * t, (t, 0, _H - 1)), sp.Eq(L, 1)),
+    (
+        sp.summation(
+            gamma**t * sp.factor(delta_recursion_solution) / eps_d,
+            (t, 0, _H - 1),
+        ),
+        True,
+    ),
+)
+"""``D = sum_{t<H} gamma^t delta_t / eps_d``, every branch (``L = 1``, ``gamma = 1``,
+``gamma L = 1``) in closed form."""
+return_error_finite: sp.Expr = (
+    eps_r * horizon_discount_sum + L_r * (1 + L_pi) * eps_d * horizon_delta_sum
+)
+"""The finite-horizon bound ``sum_{t<H} gamma^t [eps_r + L_r (1+L_pi) delta_t]`` in closed form
+(``L`` the closed-loop constant); :func:`return_error_bound` evaluates it in O(1)."""
+symbols["H"] = _H
+
+_S_mp = sp.lambdify((gamma, _H), horizon_discount_sum, "mpmath")
+_D_mp = sp.lambdify((L, gamma, _H), horizon_delta_sum, "mpmath")
+_delta_mp = sp.lambdify((eps_d, L, t), delta_closed_form, "mpmath")
+_w_d_mp = sp.lambdify((L_f, L_r, L_pi, gamma), bound_weights_expr[0], "mpmath")
+_w_r_mp = sp.lambdify((gamma,), bound_weights_expr[1], "mpmath")
+
+
+def _exact(fn, floats, ints=()):
+    """``float(fn(*floats, *ints))`` evaluated in mpmath at a precision that makes the float
+    inputs' sums and products exact and survives the cancellations of the closed forms (near
+    ``L = 1``, ``gamma = 1``, ``gamma L = 1``); checked by repeating at twice the precision.
+    The float result is correctly rounded: ``inf`` only above the float range, ``0`` only below
+    it. No overflow or ``0 * inf`` can occur inside (mpmath exponents are unbounded)."""
+    import mpmath
+
+    span = max((abs(math.frexp(x)[1]) for x in floats if x), default=0)
+    prec = 256 + 2 * span + 2 * sum(int(n).bit_length() for n in ints)
+    prev = None
+    for _ in range(6):
+        with mpmath.workprec(prec):
+            val = fn(*(mpmath.mpf(x) for x in floats), *ints)
+        if prev is not None and (
+            val == prev or abs(val - prev) <= abs(val) * mpmath.mpf(2) ** -80
+        ):
+            break
+        prev, prec = val, 2 * prec
+    return float(val)
+
+
+def _loop_at_least_one(g: float, lf: float, lp: float) -> bool:
+    """Exact test of ``gamma * L_f * (1 + L_pi) >= 1`` for finite floats."""
+    import mpmath
+
+    span = max((abs(math.frexp(x)[1]) for x in (g, lf, lp) if x), default=0)
+    with mpmath.workprec(4 * span + 512):  # enough bits for the exact product
+        return bool(mpmath.mpf(g) * mpmath.mpf(lf) * (1 + mpmath.mpf(lp)) >= 1)
+
+
+def _weights(lf: float, lr: float, lp: float, g: float) -> tuple[float, float]:
+    """Correctly rounded ``(w_d, w_r)`` of the infinite-horizon bound (``0 <= g < 1``);
+    ``w_d = inf`` exactly when ``gamma L >= 1`` (the sum diverges) or a constant is ``inf``."""
+    w_r = _exact(_w_r_mp, (g,))
+    if g == 0.0 or lr == 0.0:
+        return 0.0, w_r
+    if math.isinf(lr) or math.isinf(lp):
+        return math.inf, w_r
+    if lf != 0.0 and (math.isinf(lf) or _loop_at_least_one(g, lf, lp)):
+        return math.inf, w_r
+    return _exact(_w_d_mp, (lf, lr, lp, g)), w_r
+
+
+def _delta_exact(eps: float, lip: float, t: int) -> float:
+    """``delta_t`` for one ``t``, correctly rounded (``eps``, ``lip`` may be ``inf``)."""
+    if t == 0 or eps == 0.0:
+        return 0.0
+    if t == 1 or lip == 0.0:  # delta_1 = eps; L = 0 gives eps for every t >= 1
+        return eps
+    if math.isinf(eps) or math.isinf(lip):
+        return math.inf
+    return _exact(_delta_mp, (eps, lip), (t,))
+
+
 # ----------------------------------------------------------------------------- public API
 def compounding_error_bound(eps_dynamics: float, lip: float, t):
     """Bound ``eps_d (L^t - 1)/(L - 1)`` on the state error after ``t`` imagined steps.
@@ -130,7 +217,10 @@ def compounding_error_bound(eps_dynamics: float, lip: float, t):
     Returns
     -------
     float or numpy.ndarray
-        ``t * eps_d`` where ``L = 1`` and ``0`` at ``t = 0``; same shape as ``t``.
+        ``t * eps_d`` where ``L = 1`` and ``0`` at ``t = 0``; same shape as ``t``. Each value is
+        evaluated exactly and rounded once (no overflow of ``L^t``, no cancellation near
+        ``L = 1``): ``eps_d`` at ``t = 1`` whatever ``L`` (``inf`` included), ``inf`` only where
+        the bound is infinite or above the float range, never NaN.
 
     Raises
     ------
@@ -153,12 +243,17 @@ def compounding_error_bound(eps_dynamics: float, lip: float, t):
         raise ValueError(
             f"t must be a non-negative integer or an array of them, got {t!r}"
         )
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.asarray(
-            _delta_np(eps, lip, t_arr.astype(np.float64)), dtype=np.float64
+    if not np.all(np.isfinite(t_arr)):
+        raise ValueError(
+            f"t must be a non-negative integer or an array of them, got {t!r}"
         )
-    # t = 0 (and eps = 0) give exactly 0, also where L^t overflows (0 * inf would be nan).
-    out = np.where((t_arr == 0) | (eps == 0.0), 0.0, out)
+    # Each distinct t evaluated exactly and rounded once (no overflow of L^t, no 0 * inf,
+    # no cancellation near L = 1): `inf` only where the bound is infinite or above 1.8e308.
+    uniq, inverse = np.unique(t_arr, return_inverse=True)
+    vals = np.array(
+        [_delta_exact(eps, lip, int(u)) for u in uniq], dtype=np.float64
+    )
+    out = vals[inverse].reshape(t_arr.shape)
     return float(out) if out.ndim == 0 else out
 
 
@@ -189,13 +284,15 @@ def return_error_bound(
         Number of steps; ``None`` for the infinite discounted sum
         ``eps_r/(1-gamma) + gamma L_r (1+L_pi) eps_d / ((1-gamma)(1-gamma L))``, which is
         ``math.inf`` when ``gamma L >= 1`` (unless ``eps_dynamics`` or ``lip_reward`` is 0, when
-        the dynamics term vanishes). ``L^t`` may overflow to ``inf`` for long horizons; the
-        bound is then ``inf``, which is still true.
+        the dynamics term vanishes). A finite horizon is evaluated in O(1) from the closed form
+        :data:`return_error_finite` (any horizon, ``10**9`` included).
 
     Returns
     -------
     float
-        The bound (``0`` for ``horizon = 0``).
+        The bound (``0`` for ``horizon = 0``), evaluated exactly and rounded once: never NaN,
+        ``inf`` only where the bound is infinite (an infinite input that is not multiplied by
+        an exact zero, or ``gamma L >= 1`` on the infinite horizon) or above the float range.
 
     Raises
     ------
@@ -215,21 +312,42 @@ def return_error_bound(
     lr = number("lip_reward", lip_reward, finite=False)
     lp = number("lip_policy", lip_policy, finite=False)
     g = number("gamma", gamma, finite=False)
-    loop = lf * (1 + lp)
     if horizon is None:
         if not g < 1:
             raise ValueError(
                 f"gamma must lie in [0, 1) for an infinite horizon, got {gamma!r}"
             )
-        if (
-            eps_d_ == 0.0 or lr == 0.0
-        ):  # the dynamics term vanishes, whatever gamma L is
-            return float(_w_r_math(g) * eps_r_)
-        if g * loop >= 1:
+        # a term that is exactly 0 (eps = 0, L_r = 0, gamma = 0) is dropped before it can meet
+        # an inf; the sum diverges where gamma L >= 1 (tested exactly, not on a rounded w_d)
+        rew_zero = eps_r_ == 0.0
+        dyn_zero = eps_d_ == 0.0 or lr == 0.0 or g == 0.0
+        if (not rew_zero and math.isinf(eps_r_)) or (
+            not dyn_zero
+            and (
+                math.isinf(eps_d_)
+                or math.isinf(lr)
+                or math.isinf(lp)
+                or (
+                    lf != 0.0
+                    and (math.isinf(lf) or _loop_at_least_one(g, lf, lp))
+                )
+            )
+        ):
             return math.inf
-        return float(_w_d_math(lf, lr, lp, g) * eps_d_ + _w_r_math(g) * eps_r_)
+        if dyn_zero:
+            return (
+                0.0
+                if rew_zero
+                else _exact(lambda e, g_: e * _w_r_mp(g_), (eps_r_, g))
+            )
+        return _exact(
+            lambda ed, er, a, b, c, g_: (
+                ed * _w_d_mp(a, b, c, g_) + er * _w_r_mp(g_)
+            ),
+            (eps_d_, eps_r_, lf, lr, lp, g),
+        )
     if (
-        isinstance(horizon, bool)
+        isinstance(horizon, (bool, np.bool_))
         or not isinstance(horizon, numbers.Integral)
         or horizon < 0
     ):
@@ -240,15 +358,112 @@ def return_error_bound(
         raise ValueError(
             f"gamma must lie in [0, 1] for a finite horizon, got {gamma!r}"
         )
-    ts = np.arange(int(horizon))
-    deltas = compounding_error_bound(eps_d_, loop, ts)
-    if (
-        lr == 0.0
-    ):  # the dynamics term vanishes even where delta_t overflowed (0 * inf = nan)
-        deltas = np.zeros_like(deltas)
-    discounts = g ** ts.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        terms = discounts * _step_np(eps_r_, lr, lp, deltas)
-    # A zero discount kills the term even where delta_t overflowed (0 * inf = nan).
-    terms = np.where(discounts == 0.0, 0.0, terms)
-    return float(np.sum(terms))
+    H = int(horizon)
+    if H == 0:
+        return 0.0
+    # eps_r S + L_r (1 + L_pi) eps_d D (return_error_finite), in O(1). S >= 1 is finite; D = 0
+    # exactly when H = 1 or gamma = 0 (only the t = 0 term, where delta_0 = 0).
+    dyn_zero = eps_d_ == 0.0 or lr == 0.0 or H == 1 or g == 0.0
+    lf_ = (
+        0.0 if H <= 2 else lf
+    )  # D does not depend on L for H <= 2 (delta_1 = eps_d)
+    if math.isinf(eps_r_) or (
+        not dyn_zero
+        and (
+            math.isinf(eps_d_)
+            or math.isinf(lr)
+            or math.isinf(lp)
+            or math.isinf(lf_)
+        )
+    ):
+        return math.inf
+    if dyn_zero:
+        return (
+            0.0
+            if eps_r_ == 0.0
+            else _exact(lambda e, g_, n: e * _S_mp(g_, n), (eps_r_, g), (H,))
+        )
+    return _exact(
+        lambda ed, er, a, b, c, g_, n: (
+            er * _S_mp(g_, n) + b * (1 + c) * ed * _D_mp(a * (1 + c), g_, n)
+        ),
+        (eps_d_, eps_r_, lf_, lr, lp, g),
+        (H,),
+    )
+
+
+# ----------------------------------------------------------------------------- weighted norms
+# Chapter 2: the same proof in a norm ||x||_P = sqrt(x^T P x) in which the
+# closed loop g(s) = f_hat(s, pi(s)) contracts. With L_P the Lipschitz
+# constant of g in the P-norm and eps_d^P the one-step error in the P-norm,
+# delta^P_{t+1} <= L_P delta^P_t + eps_d^P, delta^P_0 = 0.
+eps_P, L_P = sp.symbols("epsilon_d^P L_P", positive=True)
+symbols.update({"eps_P": eps_P, "L_P": L_P})
+
+_delta_P = sp.Function("delta_P")
+weighted_delta_solution: sp.Expr = sp.factor(
+    sp.rsolve(
+        _delta_P(t + 1) - L_P * _delta_P(t) - eps_P,
+        _delta_P(t),
+        {_delta_P(0): 0},
+    )
+)
+"""Solution ``eps_P (L_P^t - 1)/(L_P - 1)`` of the weighted-norm recursion."""
+
+_rate = sp.symbols("lambda_P", positive=True)  # L_P = exp(-lambda_P) < 1
+weighted_delta_limit: sp.Expr = sp.simplify(
+    sp.limit(weighted_delta_solution.subs(L_P, sp.exp(-_rate)), t, sp.oo).subs(
+        _rate, -sp.log(L_P)
+    )
+)
+"""``lim_{t -> oo}`` of :data:`weighted_delta_solution` for ``0 < L_P < 1``:
+``eps_P / (1 - L_P)``."""
+
+_limit_math = sp.lambdify((eps_P, L_P), weighted_delta_limit, "math")
+
+
+def contraction_limit(eps_dynamics: float, lip: float) -> float:
+    """Limit ``eps_d / (1 - L)`` of the compounding bound when ``L < 1``.
+
+    The bound ``eps_d (1 - L^t)/(1 - L)`` increases with ``t`` to this value,
+    so for a contracting closed loop (in whatever norm ``eps_d`` and ``L``
+    are measured) it holds at every ``t``. Lambdified from
+    :data:`weighted_delta_limit`.
+
+    Parameters
+    ----------
+    eps_dynamics:
+        One-step error ``eps_d`` (non-negative).
+    lip:
+        Closed-loop Lipschitz constant ``L`` (non-negative).
+
+    Returns
+    -------
+    float
+        ``eps_d / (1 - L)``; ``math.inf`` when ``L >= 1`` and ``eps_d > 0``
+        (the bound grows without limit), ``0`` when ``eps_d = 0``.
+
+    Raises
+    ------
+    ValueError
+        If ``eps_dynamics`` or ``lip`` is negative or not a number.
+
+    Examples
+    --------
+    >>> round(contraction_limit(0.1, 0.75), 12)
+    0.4
+    """
+    eps = number("eps_dynamics", eps_dynamics, finite=False)
+    lip_ = number("lip", lip, finite=False)
+    if eps == 0.0:
+        return 0.0
+    if lip_ >= 1:
+        return math.inf
+    return float(_limit_math(eps, lip_))
+
+
+__all__ += [
+    "weighted_delta_solution",
+    "weighted_delta_limit",
+    "contraction_limit",
+]
