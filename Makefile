@@ -8,10 +8,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 # Extras the book's own environment installs (all pinned in $(LOCK)).
-EXTRAS := book,test
+EXTRAS := book,test,course
 HTML   := _build/html/index.html
 
-.PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean
+.PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean \
+	assignments book-student
 
 help:
 	@echo "make book       set up .venv, execute all chapters, build the HTML book"
@@ -20,6 +21,8 @@ help:
 	@echo "make test-site  checks of the built site (HTML, headless Chromium); run after make book"
 	@echo "make gpu-check  execute every chapter + the benchmark sweep (on a GPU machine), summary in OUT"
 	@echo "make benchmark  rollout speed benchmark (JAX vs NumPy vs Python loop vs roofline)"
+	@echo "make assignments   autograded assignments (otter-grader) from the chapters, in _build/assignments"
+	@echo "make book-student  the book without exercise solutions, in _build/student/_build/html"
 	@echo "make lock       refresh requirements.lock from pyproject.toml (uv)"
 	@echo "make clean      remove the build, caches and .venv"
 
@@ -71,6 +74,18 @@ gpu-check:
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/rollout_speed.py
+
+# Course material (book/teaching.md): one otter-grader assignment per chapter, generated from the
+# chapters' answer/test cells: student notebook, solutions, autograder.zip (tools/assignments.py).
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py build --require-all
+
+# The student edition: solutions removed (_config_student.yml over _config.yml).
+book-student: $(STAMP)
+	$(BIN)/python tools/assignments.py student-config
+	$(BIN)/jupyter-book build . --config _build/student/_config.yml --path-output _build/student --keep-going
+	@echo
+	@echo "The student edition is at file://$(CURDIR)/_build/student/_build/html/index.html"
 
 clean:
 	rm -rf _build $(VENV) .pytest_cache .hypothesis src/*.egg-info
