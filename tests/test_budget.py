@@ -291,3 +291,46 @@ def test_minimum_at_an_endpoint_of_the_interval():
 def test_value_errors_name_the_parameter(call, name):
     with pytest.raises(ValueError, match=name), np.errstate(all="ignore"):
         call()
+
+
+# ----------------------------------------------------------------------------- leave-one-out
+def test_loo_variance_against_simulation():
+    """A one-step model with known moments: a, e ~ N(0, 1), d = rho a + s e,
+    returns mu + d. Then V0 = 1 + rho^2, V_loo = 1 + rho^2, G = 1; the
+    simulated N-rollout leave-one-out estimator must match (4 s.e.)."""
+    rng = np.random.default_rng(0)
+    rho, mu, v, n, reps = 0.6, 3.0, 0.5, 4, 400_000
+    a = rng.standard_normal((reps, n))
+    d = rho * a + np.sqrt(1 - rho**2) * rng.standard_normal((reps, n))
+    y = mu + d + np.sqrt(v) * rng.standard_normal((reps, n))
+    base = (y.sum(1, keepdims=True) - y) / (n - 1)
+    est = np.mean(a * (y - base), axis=1)
+    sq = (est - rho) ** 2
+    pred = budget.loo_variance(n, v, 1 + rho**2, 1.0, 1 + rho**2)
+    assert abs(sq.mean() - pred) < 4 * sq.std() / np.sqrt(reps)
+    # the plain 1/N model is far off at N = 4
+    assert abs(sq.mean() - (1 + rho**2 + v) / n) > 0.1 * pred
+
+
+def test_loo_variance_shapes_and_limit():
+    n = np.array([2, 10, 10_000])
+    out = budget.loo_variance(n, 0.3, 2.0, 1.5, 4.0)
+    assert out.shape == (3,)
+    np.testing.assert_allclose(out[-1], (2.0 + 0.3 * 1.5) / 10_000, rtol=1e-3)
+    assert isinstance(budget.loo_variance(5, 0.0, 1.0, 1.0, 0.0), float)
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((1, 0.1, 1.0, 1.0, 1.0), "n"),
+        ((2.5, 0.1, 1.0, 1.0, 1.0), "n"),
+        ((4, -0.1, 1.0, 1.0, 1.0), "v"),
+        ((4, 0.1, 0.0, 1.0, 1.0), "v0"),
+        ((4, 0.1, 1.0, 0.0, 1.0), "g"),
+        ((4, 0.1, 1.0, 1.0, -1.0), "v_loo"),
+    ],
+)
+def test_loo_variance_errors(args, name):
+    with pytest.raises(ValueError, match=name):
+        budget.loo_variance(*args)

@@ -174,3 +174,125 @@ def test_bad_arguments():
         training.make_pilot(**KW, n_rollouts=1)
     with pytest.raises(ValueError, match="gamma"):
         training.make_level_estimator(**{**KW, "gamma": 1.5}, sizes=(4,))
+
+
+# ----------------------------------------------------------------------------- pools
+POOL_KW = {**KW, "n_rollouts": 2048}
+
+
+def test_pool_statistics_match_the_pilot():
+    """Same key, same rollouts: one block reproduces make_pilot's numbers."""
+    pool = training.make_pool(**POOL_KW, select=lambda p: p[0])(
+        ENV.params, ENV.params, POL0, jax.random.key(2)
+    )
+    assert pool.scores.shape == (2048, 8, 2)
+    assert pool.rewards.shape == (2048, 8)
+    st = training.make_pilot(**POOL_KW, select=lambda p: p[0])(
+        ENV.params, ENV.params, POL0, jax.random.key(2)
+    )
+    ps = training.pool_statistics(pool, 0.9, 1)
+    np.testing.assert_allclose(ps.v0[0], st.v0, rtol=1e-3)
+    np.testing.assert_allclose(ps.g[0], st.g, rtol=1e-4)
+    np.testing.assert_allclose(ps.v_loo[0], st.v_loo, rtol=1e-3)
+    assert training.pool_statistics(pool, 0.9, 8).v0.shape == (8,)
+
+
+def test_group_variance_clean_is_variance_of_group_estimates():
+    pool = training.make_pool(**POOL_KW)(
+        ENV.params, ENV.params, POL0, jax.random.key(3)
+    )
+    got = training.group_variance(
+        pool, 0.9, jax.random.key(0), size=8, sigma=0.0, blocks=2
+    )
+    s = np.asarray(pool.scores, np.float64)
+    r = np.asarray(pool.rewards, np.float64)
+    disc = 0.9 ** np.arange(8)
+    for b in range(2):
+        ests = []
+        for g in range(128):
+            sl = slice(b * 1024 + 8 * g, b * 1024 + 8 * g + 8)
+            G = np.cumsum((r[sl] * disc)[:, ::-1], 1)[:, ::-1]
+            adv = G - (G.sum(0) - G) / 7
+            ests.append(np.einsum("nt,ntd->d", adv, s[sl]) / 8)
+        ref = np.sum(np.var(np.array(ests), axis=0, ddof=1))
+        np.testing.assert_allclose(got[b], ref, rtol=1e-3)
+
+
+@pytest.mark.parametrize("noise, repeats", [("normal", 1), ("rademacher", 3)])
+def test_group_variance_matches_the_exact_loo_formula(noise, repeats):
+    """Measured variance of the 4-rollout estimate with label noise against
+    V0/N + V_loo/(N(N-1)) + v G/(N-1) (v = sigma^2/repeats), 4 s.e."""
+    pool = training.make_pool(**{**KW, "n_rollouts": 2**15})(
+        ENV.params, ENV.params, POL0, jax.random.key(4)
+    )
+    st = training.pool_statistics(pool, 0.9, 16)
+    sigma, n = 3.0, 4
+    meas = training.group_variance(
+        pool, 0.9, jax.random.key(5), size=n, sigma=sigma, blocks=16,
+        repeats=repeats, draws=4, noise=noise,
+    )  # fmt: skip
+    from imagination import budget
+
+    pred = np.array(
+        [
+            budget.loo_variance(n, sigma**2 / repeats, *c)
+            for c in zip(st.v0, st.g, st.v_loo)
+        ]
+    )
+    d = meas - pred
+    assert abs(d.mean()) < 4 * d.std(ddof=1) / 4
+    # the plain model misses the factor N/(N-1) on the noise term
+    plain = (st.v0 + sigma**2 / repeats * st.g) / n
+    assert abs((meas - plain).mean()) > 8 * d.std(ddof=1) / 4
+
+
+def test_rademacher_average_has_variance_one_over_m():
+    x = training._average_noise(jax.random.key(0), (200_000,), 5, "rademacher")
+    assert set(np.unique(np.asarray(x) * 5).astype(int)) <= {
+        -5,
+        -3,
+        -1,
+        1,
+        3,
+        5,
+    }
+    np.testing.assert_allclose(np.var(x), 1 / 5, rtol=0.02)
+    assert abs(float(np.mean(x))) < 0.01
+
+
+def test_near_optimal():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)) + np.array([3.0, 1.0, 1.01, 5.0])
+    best, ok = training.near_optimal(x)
+    assert best in (1, 2) and ok.tolist() == [False, True, True, False]
+    best, ok = training.near_optimal(-x, lower_is_better=False)
+    assert best in (1, 2) and ok[1] and ok[2] and not ok[0]
+    with pytest.raises(ValueError, match="samples"):
+        training.near_optimal(np.ones(3))
+    with pytest.raises(ValueError, match="z"):
+        training.near_optimal(x, z=-1.0)
+
+
+def test_pool_bad_arguments():
+    pool = training.make_pool(**{**KW, "n_rollouts": 64})(
+        ENV.params, ENV.params, POL0, jax.random.key(0)
+    )
+    with pytest.raises(ValueError, match="n_rollouts"):
+        training.make_pool(**{**KW, "n_rollouts": 1})
+    with pytest.raises(ValueError, match="blocks"):
+        training.pool_statistics(pool, 0.9, 0)
+    with pytest.raises(ValueError, match="pool"):
+        training.pool_statistics((1, 2), 0.9, 1)
+    key = jax.random.key(1)
+    for kw, name in [
+        ({"size": 1}, "size"),
+        ({"size": 40}, "size"),
+        ({"sigma": -1.0}, "sigma"),
+        ({"repeats": 0}, "repeats"),
+        ({"draws": 0}, "draws"),
+        ({"noise": "cauchy"}, "noise"),
+        ({"noise": "rademacher", "repeats": 33}, "repeats"),
+    ]:
+        args = {"size": 4, "sigma": 1.0, "blocks": 1, **kw}
+        with pytest.raises(ValueError, match=name):
+            training.group_variance(pool, 0.9, key, **args)

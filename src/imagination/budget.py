@@ -31,7 +31,7 @@ from typing import Callable, Union
 import numpy as np
 import sympy as sp
 
-from ._checks import number
+from ._checks import number, real_array
 
 __all__ = [
     "symbols",
@@ -49,6 +49,7 @@ __all__ = [
     "optimal_noise_variance",
     "optimal_noise_variance_power",
     "optimal_label_repeats",
+    "loo_variance",
 ]
 
 Cost = Union[Callable[[np.ndarray], np.ndarray], float]
@@ -199,12 +200,31 @@ def gradient_variance(v, budget: float, cost: Cost, v0: float, g: float):
     budget = number("budget", budget, positive=True)
     v0 = number("v0", v0, positive=True)
     g = number("g", g, positive=True)
-    x = np.asarray(v, dtype=np.float64)
+    x = real_array("v", v)
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise ValueError(f"v must be finite and non-negative, got {v!r}")
-    out = np.asarray(
-        _variance_np(x, v0, g, budget, _cost_values(cost, x)), dtype=np.float64
-    )
+    c = _cost_values(cost, x)
+    with np.errstate(all="ignore"):
+        out = np.asarray(_variance_np(x, v0, g, budget, c), dtype=np.float64)
+        # where an intermediate product over- or underflowed, the same formula in log space
+        tiny = np.finfo(np.float64).tiny
+        xg = x * g
+        bad = (
+            ~np.isfinite(out)
+            | (out < tiny)
+            | ((xg < tiny) & (x > 0))
+            | ~np.isfinite(xg)
+            | (v0 < tiny)
+            | (c < tiny)
+            | (budget < tiny)
+        )
+        if np.any(bad):
+            lg = (
+                np.logaddexp(np.log(v0), np.log(x) + np.log(g))
+                + np.log(c)
+                - np.log(budget)
+            )
+            out = np.where(bad, np.exp(lg), out)
     return float(out) if out.ndim == 0 else out
 
 
@@ -280,7 +300,11 @@ def optimal_noise_variance(
     v0 = number("v0", v0, positive=True)
     g = number("g", g, positive=True)
     lo, hi = _interval(v_min, v_max)
-    if int(grid_per_decade) != grid_per_decade or grid_per_decade < 16:
+    if (
+        isinstance(grid_per_decade, (bool, np.bool_))
+        or not isinstance(grid_per_decade, (int, np.integer))
+        or grid_per_decade < 16
+    ):
         raise ValueError(
             f"grid_per_decade must be an integer >= 16, got {grid_per_decade!r}"
         )
@@ -294,7 +318,7 @@ def optimal_noise_variance(
     def f(x):
         return _objective_np(x, v0, g, _cost_values(cost, x))
 
-    decades = math.log10(hi / lo)
+    decades = math.log10(hi) - math.log10(lo)  # hi / lo can overflow
     n = int(min(max(4097, math.ceil(grid_per_decade * decades) + 1), 200_001))
     grid = np.geomspace(lo, hi, n)
     grid[0], grid[-1] = lo, hi
@@ -363,7 +387,19 @@ def optimal_noise_variance_power(v0: float, g: float, p: float) -> float:
         return 0.0
     if p >= 1:
         return math.inf
-    return float(_power_math(v0, g, p))
+    try:
+        out = float(_power_math(v0, g, p))
+    except (ZeroDivisionError, OverflowError):
+        out = math.nan
+    if not (math.isfinite(out) and out >= np.finfo(np.float64).tiny):
+        # an intermediate product over- or underflowed: the same formula in log space
+        try:
+            out = math.exp(
+                math.log(v0) - math.log(g) + math.log(p) - math.log1p(-p)
+            )
+        except OverflowError:  # beyond the float range
+            out = math.inf
+    return out
 
 
 def optimal_label_repeats(
@@ -404,3 +440,54 @@ def optimal_label_repeats(
     if s2 == 0:
         return 1.0
     return max(1.0, float(_repeats_math(s2, g, cr, v0, cl)))
+
+
+def loo_variance(n, v, v0: float, g: float, v_loo: float):
+    """Exact variance of the ``n``-rollout estimate with the leave-one-out baseline.
+
+    The budget model :func:`gradient_variance` divides the single-rollout
+    variance ``v0 + v g`` by ``n``. The estimator the book runs subtracts,
+    from rollout ``i``'s rewards-to-go, the mean over the *other* ``n - 1``
+    rollouts; its variance (trace of the covariance) is exactly
+
+    ``v0 / n + v_loo / (n (n - 1)) + v g / (n - 1)``
+
+    (chapter 7 derives it): the baseline's own label noise raises the noise
+    term from ``v g / n`` to ``v g / (n - 1)``, and its clean part adds
+    ``v_loo / (n (n - 1))``.
+
+    Parameters
+    ----------
+    n:
+        Rollouts per estimate, integers ``>= 2`` (a number or an array).
+    v:
+        Label-noise variance(s) ``>= 0``, broadcastable against ``n``.
+    v0:
+        Variance of one clean rollout's estimate with the exact baseline
+        ``E G_t`` (positive).
+    g:
+        Noise factor ``G`` (positive).
+    v_loo:
+        The leave-one-out term of :class:`imagination.training.PilotStats`
+        (``>= 0``).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The broadcast shape of ``n`` and ``v``.
+    """
+    v0 = number("v0", v0, positive=True)
+    g = number("g", g, positive=True)
+    v_loo = number("v_loo", v_loo)
+    nn = real_array("n", n)
+    if (
+        not np.all(np.isfinite(nn))
+        or np.any(nn < 2)
+        or np.any(nn != np.round(nn))
+    ):
+        raise ValueError(f"n must be integers >= 2, got {n!r}")
+    x = real_array("v", v)
+    if not np.all(np.isfinite(x)) or np.any(x < 0):
+        raise ValueError(f"v must be finite and non-negative, got {v!r}")
+    out = v0 / nn + v_loo / (nn * (nn - 1)) + x * g / (nn - 1)
+    return float(out) if out.ndim == 0 else out

@@ -12,10 +12,19 @@ The estimator is the reward-to-go REINFORCE estimate of :mod:`imagination.reinfo
 leave-one-out baseline *within each level* (:func:`imagination.reinforce.loo_baseline`), so a level
 of ``N`` rollouts is distributed as :func:`imagination.reinforce.make_gradient_sampler` with
 ``n_rollouts=N`` and ``baseline="loo"``.
+
+To *measure* the variance of such estimates precisely (they are heavy-tailed), :func:`make_pool`
+draws one large pool of imagined rollouts, :func:`pool_statistics` estimates the constants ``V0``,
+``G`` and ``V_loo`` of :func:`imagination.budget.loo_variance` in independent blocks of it, and
+:func:`group_variance` measures, in the same blocks, the variance of the ``N``-rollout estimate with
+noisy (optionally repeated and averaged) labels, so that prediction and measurement can be compared
+block by block.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -37,6 +46,12 @@ from .reinforce import (
 from .rollout import Trajectory, make_rollout
 
 __all__ = [
+    "Pool",
+    "PoolStats",
+    "make_pool",
+    "pool_statistics",
+    "group_variance",
+    "near_optimal",
     "LevelBatch",
     "make_level_estimator",
     "make_train_levels",
@@ -266,6 +281,12 @@ class PilotStats(NamedTuple):
     mean_grad:
         ``(n_params,)`` the pilot's average gradient (an unbiased estimate of the true gradient, with
         variance ``v0 / n_rollouts``).
+    v_loo:
+        The leave-one-out term ``V_loo = sum_{t,t'} E[psi_t . psi_t'] Cov(G_t, G_t')
+        + sum_{t,t'} E[psi_t D_t'] . E[psi_t' D_t]`` (``D_t = G_t - E G_t``): with the
+        leave-one-out baseline an ``N``-rollout estimate has variance
+        ``v0 / N + v_loo / (N (N - 1)) + v g / (N - 1)``
+        (:func:`imagination.budget.loo_variance`).
     """
 
     v0: Array
@@ -273,6 +294,7 @@ class PilotStats(NamedTuple):
     g: Array
     g_se: Array
     mean_grad: Array
+    v_loo: Array | None = None
 
 
 def make_pilot(
@@ -349,12 +371,356 @@ def make_pilot(
                 jax.tree_util.tree_map(lambda x: x[None], sc), gamma
             )
         )(scores)
+        # the leave-one-out term: scores (n, H, d), centred rewards-to-go
+        s = jnp.concatenate(
+            [
+                x.reshape(n, x.shape[1], -1)
+                for x in jax.tree_util.tree_leaves(scores)
+            ],
+            axis=-1,
+        )
+        G = rewards_to_go(traj.rewards, gamma)
+        D = G - jnp.mean(G, axis=0)
+        M = jnp.einsum("itd,iud->tu", s, s) / n  # E[psi_t . psi_u]
+        cov = jnp.einsum("it,iu->tu", D, D) / (n - 1)  # Cov(G_t, G_u)
+        U = jnp.einsum("itd,iu->tud", s, D) / n  # E[psi_t D_u]
+        v_loo = jnp.sum(M * cov) + jnp.einsum("tud,utd->", U, U)
         return PilotStats(
             jnp.mean(dev2),
             jnp.std(dev2) / jnp.sqrt(n),
             jnp.mean(per_g),
             jnp.std(per_g) / jnp.sqrt(n),
             mean,
+            v_loo,
         )
 
     return pilot
+
+
+# ----------------------------------------------------------------------------- rollout pools
+class Pool(NamedTuple):
+    """A pool of imagined rollouts, kept as what the estimators need.
+
+    Attributes
+    ----------
+    scores:
+        ``(n, H, d)`` per-step scores ``psi_t`` of the selected parameters,
+        flattened.
+    rewards:
+        ``(n, H)`` clean reward labels.
+    """
+
+    scores: Array
+    rewards: Array
+
+
+class PoolStats(NamedTuple):
+    """Per-block estimates of the constants of the variance formula.
+
+    Each attribute has shape ``(blocks,)``; block ``b`` is computed from its
+    own rollouts only, so the blocks are independent replicates.
+
+    Attributes
+    ----------
+    v0:
+        Variance of one clean rollout's estimate (leave-one-out baseline over
+        the block, so the exact baseline ``E G_t`` up to ``O(1/n)``).
+    g:
+        The noise factor ``G = sum_t gamma^(2t) E||Psi_t||^2``.
+    v_loo:
+        The leave-one-out term of :class:`PilotStats`.
+    """
+
+    v0: np.ndarray
+    g: np.ndarray
+    v_loo: np.ndarray
+
+
+def make_pool(
+    dynamics: Callable,
+    reward: Callable,
+    policy: Callable,
+    log_prob: Callable,
+    sample_start: Callable[[Array, int], Array],
+    *,
+    horizon: int,
+    gamma: float,
+    n_rollouts: int,
+    select: Callable[[Any], Any] | None = None,
+) -> Callable[..., Pool]:
+    """Build a jitted function drawing a :class:`Pool` of imagined rollouts.
+
+    Parameters
+    ----------
+    dynamics, reward, policy, log_prob, sample_start, horizon, gamma:
+        As in :func:`make_level_estimator`.
+    n_rollouts:
+        Pool size (static, ``>= 2``).
+    select:
+        As in :func:`make_pilot`.
+
+    Returns
+    -------
+    pool(dyn_params, rew_params, pol_params, key) -> Pool
+    """
+    n = _count("n_rollouts", n_rollouts, 2)
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    pick = (lambda t: t) if select is None else select
+    run = make_rollout(
+        dynamics, reward, policy, horizon=horizon, gamma=float(gamma)
+    )
+
+    @jax.jit
+    def pool(dyn_params, rew_params, pol_params, key) -> Pool:
+        k_start, k_roll = jax.random.split(key)
+        traj = run(
+            dyn_params,
+            rew_params,
+            pol_params,
+            sample_start(k_start, n),
+            k_roll,
+        )
+        sc = pick(step_scores(log_prob, pol_params, traj.states, traj.actions))
+        return Pool(_flat_scores(sc, n), traj.rewards)
+
+    return pool
+
+
+def _count(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _flat_scores(scores: Any, n: int) -> Array:
+    """Per-step score pytree with axes ``(n, H, ...)`` as one ``(n, H, d)``."""
+    return jnp.concatenate(
+        [
+            x.reshape(n, x.shape[1], -1)
+            for x in jax.tree_util.tree_leaves(scores)
+        ],
+        axis=-1,
+    )
+
+
+def _loo_estimates(s: Array, labels: Array, gamma: float) -> Array:
+    """Leave-one-out REINFORCE estimates of groups: ``s (k, N, H, d)``,
+    ``labels (k, N, H)`` -> ``(k, d)`` (the average over each group)."""
+    G = rewards_to_go(labels.reshape(-1, labels.shape[-1]), gamma)
+    G = G.reshape(labels.shape)
+    n = labels.shape[1]
+    base = (jnp.sum(G, axis=1, keepdims=True) - G) / (n - 1)
+    return jnp.einsum("knt,kntd->kd", G - base, s) / n
+
+
+def _block_stats(s: Array, r: Array, gamma: float):
+    """``(v0, g, v_loo)`` of one block: ``s (n, H, d)``, ``r (n, H)``."""
+    n, H = r.shape
+    est = _loo_estimates(s[None], r[None], gamma)  # the mean
+    G = rewards_to_go(r, gamma)
+    D = G - jnp.mean(G, axis=0)
+    per = jnp.einsum("nt,ntd->nd", G - (jnp.sum(G, 0) - G) / (n - 1), s)
+    v0 = jnp.sum((per - est) ** 2) / (n - 1)
+    disc2 = gamma ** (2 * jnp.arange(H, dtype=r.dtype))
+    g = jnp.mean(jnp.sum(jnp.cumsum(s, axis=1) ** 2, axis=-1) @ disc2)
+    M = jnp.einsum("itd,iud->tu", s, s) / n  # E[psi_t . psi_u]
+    cov = jnp.einsum("it,iu->tu", D, D) / (n - 1)  # Cov(G_t, G_u)
+    U = jnp.einsum("itd,iu->tud", s, D) / n  # E[psi_t D_u]
+    v_loo = jnp.sum(M * cov) + jnp.einsum("tud,utd->", U, U)
+    return v0, g, v_loo
+
+
+def _blocks(pool: Pool, blocks: int) -> tuple[Array, Array, int]:
+    if not isinstance(pool, Pool):
+        raise ValueError(f"pool must be a Pool, got {type(pool)!r}")
+    b = _count("blocks", blocks, 1)
+    n = pool.rewards.shape[0] // b
+    if n < 2:
+        raise ValueError(
+            f"blocks = {b} leaves fewer than 2 rollouts per block"
+        )
+    s = pool.scores[: b * n].reshape((b, n) + pool.scores.shape[1:])
+    r = pool.rewards[: b * n].reshape((b, n) + pool.rewards.shape[1:])
+    return s, r, n
+
+
+def pool_statistics(pool: Pool, gamma: float, blocks: int) -> PoolStats:
+    """Estimate ``V0``, ``G`` and ``V_loo`` in each of ``blocks`` disjoint blocks.
+
+    Parameters
+    ----------
+    pool:
+        From :func:`make_pool`.
+    gamma:
+        The discount the pool was drawn with.
+    blocks:
+        Number of equal blocks (the remainder of the pool is dropped).
+
+    Returns
+    -------
+    PoolStats
+        float64 arrays of shape ``(blocks,)``.
+    """
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    s, r, _ = _blocks(pool, blocks)
+    out = jax.jit(
+        jax.vmap(functools.partial(_block_stats, gamma=float(gamma)))
+    )(s, r)
+    return PoolStats(*(np.asarray(x, np.float64) for x in out))
+
+
+def group_variance(
+    pool: Pool,
+    gamma: float,
+    key: Array,
+    *,
+    size: int,
+    sigma: float,
+    blocks: int,
+    repeats: int = 1,
+    draws: int = 8,
+    noise: str = "normal",
+) -> np.ndarray:
+    """Measured variance of the ``size``-rollout leave-one-out estimate, per block.
+
+    Each block is cut into disjoint groups of ``size`` rollouts; each group
+    is one ``size``-rollout estimate. Every imagined step is labelled with
+    its clean reward plus ``sigma`` times the average of ``repeats``
+    independent noise draws. By the law of total variance the estimate's
+    variance (trace of the covariance) is the variance of the clean group
+    estimates across groups plus the mean squared effect of the label noise
+    (labels enter linearly, so the noise's effect is the estimate computed
+    from the noise alone); the second term is averaged over ``draws``
+    independent labellings of every group.
+
+    Parameters
+    ----------
+    pool:
+        From :func:`make_pool`.
+    gamma:
+        The pool's discount.
+    key:
+        PRNG key for the label noise.
+    size:
+        Rollouts per estimate, ``>= 2``.
+    sigma:
+        Standard deviation of one label's noise, ``>= 0``.
+    blocks:
+        As in :func:`pool_statistics`; each block needs ``>= 2`` groups.
+    repeats:
+        Labels averaged per reward (``>= 1``).
+    draws:
+        Independent labellings per group (``>= 1``).
+    noise:
+        ``"normal"``: each label's noise is standard normal; ``"rademacher"``:
+        each label is off by ``+sigma`` or ``-sigma`` with equal chance (the
+        ``repeats`` labels are drawn as the bits of one random 32-bit word,
+        so ``repeats <= 32``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(blocks,)`` float64: one unbiased variance estimate per block.
+    """
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    size = _count("size", size, 2)
+    repeats = _count("repeats", repeats, 1)
+    draws = _count("draws", draws, 1)
+    if noise not in ("normal", "rademacher"):
+        raise ValueError(
+            f"noise must be 'normal' or 'rademacher', got {noise!r}"
+        )
+    if noise == "rademacher" and repeats > 32:
+        raise ValueError(
+            f"repeats must be <= 32 for Rademacher noise, got {repeats}"
+        )
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be finite and >= 0, got {sigma!r}")
+    s, r, n = _blocks(pool, blocks)
+    k = n // size
+    if k < 2:
+        raise ValueError(
+            f"size = {size} leaves fewer than 2 groups in a block of {n}"
+        )
+    return np.asarray(
+        _group_variance(
+            s,
+            r,
+            key,
+            jnp.float32(sigma),
+            float(gamma),
+            size,
+            k,
+            repeats,
+            draws,
+            noise,
+        ),
+        np.float64,
+    )
+
+
+def _average_noise(key, shape, repeats, noise):
+    """The average of ``repeats`` independent unit-variance draws per entry."""
+    if noise == "normal":
+        return jnp.mean(jax.random.normal(key, shape + (repeats,)), axis=-1)
+    bits = jax.random.bits(key, shape, dtype=jnp.uint32)
+    mask = jnp.uint32((1 << repeats) - 1) if repeats < 32 else ~jnp.uint32(0)
+    ups = jax.lax.population_count(bits & mask).astype(jnp.float32)
+    return (2.0 * ups - repeats) / repeats
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8, 9))
+def _group_variance(s, r, key, sigma, gamma, size, k, repeats, draws, noise):
+    b, H, d = s.shape[0], s.shape[2], s.shape[3]
+    sg = s[:, : k * size].reshape(b * k, size, H, d)
+    rg = r[:, : k * size].reshape(b * k, size, H)
+    clean = _loo_estimates(sg, rg, gamma).reshape(b, k, d)
+    var_clean = jnp.sum(jnp.var(clean, axis=1, ddof=1), axis=-1)
+
+    def noise_sq(kk):
+        xi = _average_noise(kk, rg.shape, repeats, noise)
+        eta = _loo_estimates(sg, sigma * xi.astype(rg.dtype), gamma)
+        return jnp.mean(jnp.sum(eta**2, -1).reshape(b, k), axis=1)
+
+    noise = jnp.mean(jax.lax.map(noise_sq, jax.random.split(key, draws)), 0)
+    return var_clean + noise
+
+
+def near_optimal(
+    samples: Any, lower_is_better: bool = True, z: float = 2.0
+) -> tuple[int, np.ndarray]:
+    """The best level and the levels not significantly worse than it.
+
+    Parameters
+    ----------
+    samples:
+        ``(replicates, levels)``: paired replicates (row ``i`` of every level
+        comes from the same seed, block or rollouts).
+    lower_is_better:
+        ``True`` for errors, ``False`` for returns.
+    z:
+        A level is near-optimal when its mean is within ``z`` standard errors
+        of the paired difference of the best level's mean.
+
+    Returns
+    -------
+    (best, mask)
+        The index of the best mean and a boolean mask of near-optimal levels
+        (the best included).
+    """
+    x = np.asarray(samples, np.float64)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(
+            f"samples must have shape (replicates >= 2, levels), got {x.shape}"
+        )
+    if not (math.isfinite(z) and z >= 0):
+        raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+    s = x if lower_is_better else -x
+    best = int(np.argmin(s.mean(0)))
+    diff = s - s[:, [best]]
+    se = diff.std(0, ddof=1) / np.sqrt(s.shape[0])
+    return best, diff.mean(0) <= z * np.maximum(se, 1e-300)
