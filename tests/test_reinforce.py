@@ -387,3 +387,72 @@ def test_bias_check_n_valid_equals_truncation():
         )
     with pytest.raises(ValueError, match="n_valid"):
         rf.bias_check(d, f, n_valid=60)
+
+
+# ----------------------------------------------------------------------------- noise factor samples
+def test_noise_factor_samples_hand_example_and_weights():
+    scores = jnp.array(
+        [[[1.0], [2.0]], [[0.0], [-1.0]]]
+    )  # Psi: [1, 3], [0, -1]
+    got = np.asarray(rf.noise_factor_samples(scores, 0.5))
+    np.testing.assert_allclose(got, [1 + 0.25 * 9, 0.25 * 1])
+    w = jnp.array([[2.0, 0.0], [1.0, 4.0]])
+    got = np.asarray(rf.noise_factor_samples(scores, 0.5, w))
+    np.testing.assert_allclose(got, [2.0, 0.25 * 4])
+    with pytest.raises(ValueError, match="weights"):
+        rf.noise_factor_samples(scores, 0.5, w[:, :1])
+    with pytest.raises(ValueError, match="gamma"):
+        rf.noise_factor_samples(scores, 2.0)
+
+
+def test_heteroscedastic_added_variance_matches_noise_factors():
+    scale = lambda p, s, a: p * jnp.abs(s[0])  # noqa: E731
+    samp = rf.make_gradient_sampler(
+        ENV.dynamics,
+        ENV.reward,
+        POLICY,
+        LOG_PROB,
+        START,
+        horizon=H,
+        gamma=GAMMA,
+        n_rollouts=M,
+        noise_scale=scale,
+    )
+    key, sigma, p = jax.random.key(31), 1.5, jnp.float32(2.0)
+    o0 = samp(ENV.params, ENV.params, K, key, 0.0, p)
+    o1 = samp(ENV.params, ENV.params, K, key, sigma, p)
+    g0 = np.asarray(o0.grads[:, 0, 0], np.float64)
+    g1 = np.asarray(o1.grads[:, 0, 0], np.float64)
+    w = np.asarray(o0.noise_factors, np.float64)
+    # paired: (g1 - m)^2 - (g0 - m)^2 has mean sigma^2 E[w]
+    m = g0.mean()
+    d = (g1 - m) ** 2 - (g0 - m) ** 2 - sigma**2 * w
+    assert abs(d.mean()) < Z * d.std() / np.sqrt(d.size)
+    # without a scale the per-rollout factors average to the scalar one
+    out = draw(jax.random.key(32))[1]
+    assert float(np.mean(out.noise_factors)) == pytest.approx(
+        float(out.noise_factor), rel=1e-5
+    )
+
+
+def test_robust_bias_check_holds_its_level_under_heteroscedastic_noise():
+    n, reps, alpha = 160, 4000, 0.05
+    k1, k2 = jax.random.split(jax.random.key(90))
+    s = jax.random.uniform(k1, (reps, n), minval=-1.0, maxval=1.0)
+    feats = jnp.stack([s**2, s], axis=-1)
+    noise = jax.random.normal(k2, (reps, n)) * (0.2 + 2 * s**2)
+
+    def rate(d, robust):
+        pv = jax.vmap(lambda d, f: rf.bias_check(d, f, robust=robust).p_value)(
+            d, feats
+        )
+        return float(jnp.mean(pv < alpha))
+
+    assert rate(noise, False) > 0.15  # the F-test's size is broken
+    assert abs(rate(noise, True) - alpha) < 0.03  # HC3 is close to alpha
+    assert rate(noise + 1.5 * s**2, True) > 0.9  # and still has power
+    full = rf.bias_check(noise[0, :80], feats[0, :80], robust=True)
+    masked = rf.bias_check(noise[0], feats[0], robust=True, n_valid=80)
+    assert float(masked.p_value) == pytest.approx(
+        float(full.p_value), rel=1e-3, abs=1e-6
+    )

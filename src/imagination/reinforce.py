@@ -18,7 +18,8 @@ Two factories build whole experiments as jitted pure functions (PureJaxRL's ``ma
 estimator's mean and variance), and :func:`make_train_policy` runs REINFORCE with optax for a fixed
 number of updates on imagined rollouts and returns the whole parameter path. Both are
 ``vmap``-pable over seeds and over the label-noise level. :func:`bias_check` is a regression
-F-test that detects state- or action-dependent label bias from a small clean label set.
+F-test (or, with ``robust=True``, an HC3 Wald test valid under heteroscedastic noise) that
+detects state- or action-dependent label bias from a small clean label set.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "rewards_to_go",
     "reinforce_gradients",
     "noisy_labels",
+    "noise_factor_samples",
     "noise_variance_term",
     "flatten_gradients",
     "as_optimizer",
@@ -221,6 +223,47 @@ def flatten_gradients(grads: Any) -> Array:
     return jnp.concatenate([x.reshape(x.shape[0], -1) for x in leaves], axis=1)
 
 
+def noise_factor_samples(
+    scores: Any, gamma: float, weights: Array | None = None
+) -> Array:
+    """Per-rollout summands of the noise factor: ``sum_t gamma^(2t) w_t ||Psi_t||^2``.
+
+    Their mean estimates ``G = sum_t gamma^(2t) E||Psi_t||^2`` (``weights=None``), and their
+    spread gives the Monte-Carlo standard error of that estimate. With ``weights`` the squared
+    noise scales ``sigma(s_t, a_t)^2`` of heteroscedastic labels, ``sigma^2`` times their mean is
+    the variance such label noise adds to one rollout's estimate.
+
+    Parameters
+    ----------
+    scores:
+        Per-step scores from :func:`step_scores` (leading axes ``(batch, H)``).
+    gamma:
+        Discount in ``[0, 1]``.
+    weights:
+        Optional ``(batch, H)`` non-negative weights ``w_t``; all ones by default.
+
+    Returns
+    -------
+    ``(batch,)`` array.
+    """
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    Psi = cumulative_scores(scores)
+    sq = sum(
+        jnp.sum(x.reshape(x.shape[0], x.shape[1], -1) ** 2, axis=-1)
+        for x in jax.tree_util.tree_leaves(Psi)
+    )  # (batch, H)
+    if weights is not None:
+        if weights.shape != sq.shape:
+            raise ValueError(
+                f"weights must have shape (batch, H) = {sq.shape}, got {weights.shape}"
+            )
+        sq = sq * weights.astype(sq.dtype)
+    H = sq.shape[1]
+    disc2 = gamma ** (2 * jnp.arange(H, dtype=sq.dtype))
+    return sq @ disc2
+
+
 def noise_variance_term(
     scores: Any, gamma: float, sigma: float = 1.0
 ) -> Array:
@@ -238,17 +281,8 @@ def noise_variance_term(
     sigma:
         Noise standard deviation; ``sigma = 1`` returns the factor ``G`` of the notes.
     """
-    if not 0.0 <= float(gamma) <= 1.0:
-        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
     _check_nonnegative("sigma", sigma)
-    Psi = cumulative_scores(scores)
-    sq = sum(
-        jnp.sum(x.reshape(x.shape[0], x.shape[1], -1) ** 2, axis=-1)
-        for x in jax.tree_util.tree_leaves(Psi)
-    )  # (batch, H)
-    H = sq.shape[1]
-    disc2 = gamma ** (2 * jnp.arange(H, dtype=sq.dtype))
-    return sigma**2 * jnp.mean(sq @ disc2)
+    return sigma**2 * jnp.mean(noise_factor_samples(scores, gamma))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -388,12 +422,18 @@ class GradientSample(NamedTuple):
         ``(n_rollouts,)`` discounted returns of the clean rewards.
     label_returns:
         ``(n_rollouts,)`` discounted returns of the (noisy) labels the estimate used.
+    noise_factors:
+        ``(n_rollouts,)`` per-rollout ``sum_t gamma^(2t) scale(s_t, a_t)^2 ||Psi_t||^2``
+        (:func:`noise_factor_samples`; ``scale = 1`` without ``noise_scale``): ``sigma^2`` times
+        their mean is the variance the label noise adds to one rollout's estimate, and their
+        spread gives its standard error.
     """
 
     grads: Any
     noise_factor: Array
     returns: Array
     label_returns: Array
+    noise_factors: Array
 
 
 def make_gradient_sampler(
@@ -472,11 +512,19 @@ def make_gradient_sampler(
         elif baseline is not None:
             G = G - baseline
         grads = _scores_to_grads(scores, G)
+        weights = None
+        if noise_scale is not None:
+            H = traj.actions.shape[1]
+            sc = jax.vmap(
+                jax.vmap(lambda s, a: noise_scale(label_params, s, a))
+            )(traj.states[:, :H], traj.actions)
+            weights = sc.astype(r.dtype) ** 2
         return GradientSample(
             grads,
             noise_variance_term(scores, gamma, 1.0),
             traj.returns,
             discounted_returns(r, gamma),
+            noise_factor_samples(scores, gamma, weights),
         )
 
     return sample
@@ -645,6 +693,7 @@ def bias_check(
     *,
     test: str = "slopes",
     n_valid: int | Array | None = None,
+    robust: bool = False,
 ) -> BiasCheck:
     """Regression F-test for label bias on a small clean label set.
 
@@ -667,13 +716,22 @@ def bias_check(
     n_valid:
         Use only the first ``n_valid`` rows (may be traced, so one compiled function can be
         ``vmap``-ped over data-set sizes); all rows by default.
+    robust:
+        ``False`` (default): the classical F-test, exact for Gaussian homoscedastic noise.
+        ``True``: a Wald test with the heteroscedasticity-consistent HC3 covariance
+        (MacKinnon and White 1985), ``W = c' V_HC3^{-1} c`` for the tested coefficients ``c``,
+        referred to ``chi^2(q)``; asymptotically valid when the noise variance depends on the
+        features, at the price of a size that is only approximately ``alpha`` at small ``n``.
 
     Returns
     -------
     BiasCheck
-        Jittable and ``vmap``-pable over data sets (``test`` is static). Reject at level ``alpha``
-        when ``p_value < alpha``; the false-alarm rate is exactly ``alpha`` for Gaussian
-        homoscedastic noise.
+        Jittable and ``vmap``-pable over data sets (``test`` and ``robust`` are static). Reject at
+        level ``alpha`` when ``p_value < alpha``; the false-alarm rate is exactly ``alpha`` for
+        Gaussian homoscedastic noise (``robust=False``). Either test sees only the part of the
+        bias that its features (and the intercept) can express: a bias uncorrelated with every
+        feature is invisible to it. For ``robust=True`` the statistic is ``W`` and
+        ``df = (q, inf)``.
     """
     if test not in ("slopes", "all"):
         raise ValueError(f"test must be 'slopes' or 'all', got {test!r}")
@@ -713,10 +771,30 @@ def bias_check(
         rss0 = jnp.sum(d**2)
         d1 = p + 1
     d2 = nv - p - 1
+    if robust:
+        return _hc3_wald(X, d, coef, test, d1)
     F = ((rss0 - rss1) / d1) / (rss1 / d2)
     # survival function of F(d1, d2): I_{d2 / (d2 + d1 F)}(d2 / 2, d1 / 2)
     pval = jax.scipy.special.betainc(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * F))
     return BiasCheck(F, pval, coef, (d1, d2))
+
+
+def _hc3_wald(X: Array, d: Array, coef: Array, test: str, q: int) -> BiasCheck:
+    """Wald test of the slopes (or all coefficients) with the HC3 covariance.
+
+    Rows of ``X`` that are all zero (masked out) have zero residual and leverage and contribute
+    nothing.
+    """
+    XtX_inv = jnp.linalg.inv(X.T @ X)
+    resid = d - X @ coef
+    lev = jnp.einsum("ij,jk,ik->i", X, XtX_inv, X)
+    u2 = (resid / (1.0 - lev)) ** 2
+    cov = XtX_inv @ (X.T @ (u2[:, None] * X)) @ XtX_inv
+    sel = slice(1, None) if test == "slopes" else slice(None)
+    c = coef[sel]
+    W = c @ jnp.linalg.solve(cov[sel, sel], c)
+    pval = jax.scipy.special.gammaincc(q / 2.0, W / 2.0)
+    return BiasCheck(W, pval, coef, (q, jnp.inf))
 
 
 # ----------------------------------------------------------------------------- small pieces
