@@ -505,8 +505,9 @@ def tight_budget_gaps(
     The learned models of :func:`imagination.attribution.tight_system`
     carry the offsets ``eps_d = a_d N_d^(-alpha)`` and
     ``eps_r = a_r N_r^(-beta)``: errors that follow the power laws exactly.
-    Both systems are rolled out (float64, :func:`imagination.rollout.
-    make_rollout`, ``vmap``-ped over the splits) from the same ``starts``.
+    Both systems are rolled out (float64,
+    :func:`imagination.rollout.make_rollout`, ``vmap``-ped over the splits)
+    from the same ``starts``.
 
     Parameters
     ----------

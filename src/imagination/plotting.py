@@ -81,7 +81,7 @@ def figure(
         Total height in inches; default 3.6 per row (2.8 per row when
         stacked).
     **kwargs:
-        Passed to :func:`matplotlib.pyplot.subplots`.
+        Passed to ``matplotlib.pyplot.subplots``.
 
     Returns
     -------
