@@ -192,3 +192,12 @@ def test_deterministic_tests_with_rtol_are_accepted_and_can_fail(ledger, rtol):
         bad = p * (1 + sign * c.resolution * 1.000001)
         assert np.any(np.abs(p * (1 + rtol / 2) - bad) > rtol * np.abs(bad))
     assert c.resolution < 3 * rtol + 1e-12
+
+
+def test_a_claim_shows_as_one_short_line(ledger):
+    c = ledger.test(
+        "ch9-noise-term", "x", predicted=2.0, measured=2.0, se=0.01
+    )
+    assert repr(c) == "<test ch9-noise-term: pass, resolves 0.02>"
+    b = ledger.bound("b", "y", bound=3.0, measured=1.0)
+    assert repr(b) == "<bound b: pass, slack 3x>"

@@ -77,6 +77,17 @@ class Claim:
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One short line: what was checked and how it came out."""
+        verdict = "pass" if self.passed else "FAIL"
+        if self.kind == "test" and self.resolution is not None:
+            figure = f", resolves {self.resolution:.2g}"
+        elif self.kind == "bound" and self.slack is not None:
+            figure = f", slack {self.slack:.3g}x"
+        else:
+            figure = ""
+        return f"<{self.kind} {self.id}: {verdict}{figure}>"
+
 
 def claims_dir(start: str | os.PathLike | None = None) -> Path | None:
     """Where the ledger files go: ``$IMAGINATION_CLAIMS_DIR``, or
