@@ -57,9 +57,21 @@ def _ensure_ipython() -> dict[str, str]:
                 "benchmarks/gpu_wheels.sh here, then carry .whl"
             )
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-index",
-             "--no-deps", "--no-compile", "--no-cache-dir", "--upgrade",
-             "--target", str(SITE), *wheels],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--no-deps",
+                "--no-compile",
+                "--no-cache-dir",
+                "--upgrade",
+                "--target",
+                str(SITE),
+                *wheels,
+            ],
             check=True,
         )
         sys.path.insert(0, str(SITE))
@@ -73,8 +85,16 @@ def _versions() -> dict[str, str]:
     import jax
 
     out = {"python": platform.python_version()}
-    for name in ("jax", "jaxlib", "numpy", "scipy", "sympy", "optax",
-                 "matplotlib", "ipython"):
+    for name in (
+        "jax",
+        "jaxlib",
+        "numpy",
+        "scipy",
+        "sympy",
+        "optax",
+        "matplotlib",
+        "ipython",
+    ):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -106,8 +126,13 @@ def _chapter(path: Path, out: Path, timeout: float, extra_env: dict) -> dict:
     env = dict(os.environ)
     env.update(extra_env)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (extra_env.get("PYTHONPATH"), str(ROOT / "src"),
-                    os.environ.get("PYTHONPATH")) if p
+        p
+        for p in (
+            extra_env.get("PYTHONPATH"),
+            str(ROOT / "src"),
+            os.environ.get("PYTHONPATH"),
+        )
+        if p
     )
     env["IMAGINATION_CLAIMS_DIR"] = str(out / "claims")
     env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # chapters share the GPU
@@ -116,7 +141,10 @@ def _chapter(path: Path, out: Path, timeout: float, extra_env: dict) -> dict:
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "--run-notebook", str(path)],
-            capture_output=True, text=True, timeout=timeout, env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
         ok, tail = proc.returncode == 0, (proc.stdout + proc.stderr)[-1500:]
     except subprocess.TimeoutExpired:
@@ -125,17 +153,29 @@ def _chapter(path: Path, out: Path, timeout: float, extra_env: dict) -> dict:
     (out / f"{path.stem}.log").write_text(tail)
     status = "pass" if ok else "FAIL"
     print(f"  {path.stem:34s} {status}  {seconds:6.1f} s", flush=True)
-    return {"chapter": path.stem, "passed": ok, "seconds": round(seconds, 1),
-            "tail": "" if ok else tail}
+    return {
+        "chapter": path.stem,
+        "passed": ok,
+        "seconds": round(seconds, 1),
+        "tail": "" if ok else tail,
+    }
 
 
 def _benchmark(quick: bool, extra_env: dict) -> dict:
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "rollout_speed.py"),
-           "--json"] + (["--quick"] if quick else ["--sweep"])
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "rollout_speed.py"),
+        "--json",
+    ] + (["--quick"] if quick else ["--sweep"])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (extra_env.get("PYTHONPATH"), str(ROOT / "src"),
-                    os.environ.get("PYTHONPATH")) if p
+        p
+        for p in (
+            extra_env.get("PYTHONPATH"),
+            str(ROOT / "src"),
+            os.environ.get("PYTHONPATH"),
+        )
+        if p
     )
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -158,17 +198,29 @@ def _markdown(summary: dict) -> str:
         "|---|---|---|",
     ]
     for c in summary["chapters"]:
-        lines.append(f"| {c['chapter']} | {'pass' if c['passed'] else 'FAIL'} "
-                     f"| {c['seconds']} |")
+        lines.append(
+            f"| {c['chapter']} | {'pass' if c['passed'] else 'FAIL'} "
+            f"| {c['seconds']} |"
+        )
     b = summary.get("benchmark") or {}
     if b.get("ran"):
         lines += ["", "| benchmark figure | value |", "|---|---|"]
-        for key in ("batch", "horizon", "jax_steps_per_s", "numpy_steps_per_s",
-                    "python_steps_per_s", "fraction_of_roofline",
-                    "roofline_flops_per_s", "jax_compile_s"):
+        for key in (
+            "batch",
+            "horizon",
+            "jax_steps_per_s",
+            "numpy_steps_per_s",
+            "python_steps_per_s",
+            "fraction_of_roofline",
+            "roofline_flops_per_s",
+            "jax_compile_s",
+        ):
             if key in b:
-                lines.append(f"| {key} | {b[key]:,.4g} |" if isinstance(
-                    b[key], (int, float)) else f"| {key} | {b[key]} |")
+                lines.append(
+                    f"| {key} | {b[key]:,.4g} |"
+                    if isinstance(b[key], (int, float))
+                    else f"| {key} | {b[key]} |"
+                )
         for row in b.get("sweep", []):
             if row.get("batch") == max(r["batch"] for r in b["sweep"]):
                 lines.append(
@@ -181,12 +233,20 @@ def _markdown(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("gpu-summary"))
-    ap.add_argument("--chapters", default="",
-                    help="comma-separated chapter numbers (default: all)")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="chapters run at once (they share the device)")
-    ap.add_argument("--timeout", type=float, default=300.0,
-                    help="seconds per chapter")
+    ap.add_argument(
+        "--chapters",
+        default="",
+        help="comma-separated chapter numbers (default: all)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="chapters run at once (they share the device)",
+    )
+    ap.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per chapter"
+    )
     ap.add_argument("--quick-benchmark", action="store_true")
     ap.add_argument("--no-benchmark", action="store_true")
     ap.add_argument("--run-notebook", type=Path, help=argparse.SUPPRESS)
@@ -201,20 +261,31 @@ def main(argv: list[str] | None = None) -> int:
     extra_env = _ensure_ipython()
     sys.path.insert(0, str(ROOT / "src"))
     versions = _versions()
-    print(f"JAX sees {versions['devices']} (backend {versions['backend']})",
-          flush=True)
+    print(
+        f"JAX sees {versions['devices']} (backend {versions['backend']})",
+        flush=True,
+    )
     wanted = {c.strip() for c in args.chapters.split(",") if c.strip()}
-    chapters = [p for p in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
-                if not wanted or p.name[:2] in wanted]
+    chapters = [
+        p
+        for p in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+        if not wanted or p.name[:2] in wanted
+    ]
     if not chapters:
         ap.error(f"no chapter matches --chapters {args.chapters!r}")
     start = time.perf_counter()
     with cf.ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(
-            lambda p: _chapter(p, out, args.timeout, extra_env), chapters))
+        results = list(
+            pool.map(
+                lambda p: _chapter(p, out, args.timeout, extra_env), chapters
+            )
+        )
     chapters_s = time.perf_counter() - start
-    bench = None if args.no_benchmark else _benchmark(args.quick_benchmark,
-                                                      extra_env)
+    bench = (
+        None
+        if args.no_benchmark
+        else _benchmark(args.quick_benchmark, extra_env)
+    )
     summary = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "versions": versions,

@@ -32,7 +32,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 # What a Colab runtime ships that the book uses (the rest comes with them).
-COLAB_PREINSTALLED = ("jax", "jaxlib", "numpy", "scipy", "matplotlib", "sympy", "ipykernel")
+COLAB_PREINSTALLED = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "sympy",
+    "ipykernel",
+)
 
 pytestmark = pytest.mark.colab
 
@@ -65,7 +73,10 @@ def _locked_pins(names) -> list[str]:
 
     pins = {}
     for line in LOCK.read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line)
+        m = re.match(
+            r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$",
+            line,
+        )
         if not m:
             continue
         name, version, marker = m.group(1).lower(), m.group(2), m.group(3)
@@ -80,7 +91,9 @@ def _locked_pins(names) -> list[str]:
 def _pip_versions(python: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(python), "-m", "pip", "list", "--format", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {d["name"].lower(): d["version"] for d in json.loads(out)}
 
@@ -92,38 +105,77 @@ def colab_env(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     # Colab ships a current pip (older ones reject git+file URLs)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *_locked_pins(COLAB_PREINSTALLED)],
+        [str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"],
+        check=True,
+    )
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            *_locked_pins(COLAB_PREINSTALLED),
+        ],
         check=True,
     )
     # the stand-in google.colab, imported at start-up like Colab's own
-    site = Path(subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "google" / "colab").mkdir(parents=True)
     (site / "google" / "__init__.py").write_text("")
-    (site / "google" / "colab" / "__init__.py").write_text('"""Stand-in for tests."""\n')
+    (site / "google" / "colab" / "__init__.py").write_text(
+        '"""Stand-in for tests."""\n'
+    )
     # JAX's debugger imports google.colab.output when it sees Colab
     (site / "google" / "colab" / "output.py").write_text(STANDIN_OUTPUT)
     (site / "zz_colab_standin.pth").write_text("import google.colab\n")
     # its kernel, visible to nbclient through JUPYTER_PATH
     subprocess.run(
-        [str(python), "-m", "ipykernel", "install", "--prefix", str(env_dir),
-         "--name", "colab-like", "--display-name", "colab-like"],
-        check=True, capture_output=True,
+        [
+            str(python),
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(env_dir),
+            "--name",
+            "colab-like",
+            "--display-name",
+            "colab-like",
+        ],
+        check=True,
+        capture_output=True,
     )
     # a local clone of HEAD stands in for the GitHub repository
     clone = base / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    head = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(clone), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     before = _pip_versions(python)
     assert "imagination" not in before and "myst-nb" not in before
-    return {"python": python, "env_dir": env_dir, "source": f"git+file://{clone}@{head}",
-            "before": before,
-            "base": base}
+    return {
+        "python": python,
+        "env_dir": env_dir,
+        "source": f"git+file://{clone}@{head}",
+        "before": before,
+        "base": base,
+    }
 
 
 def _run(notebook: Path, env: dict, cells: int | None, workdir: Path):
@@ -132,18 +184,25 @@ def _run(notebook: Path, env: dict, cells: int | None, workdir: Path):
 
     nb = nbformat.read(notebook, as_version=4)
     if cells is not None:
-        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"][:cells]
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"][
+            :cells
+        ]
         nb.cells = [nb.cells[i] for i in code]
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(notebook, workdir / notebook.name)  # alone: no checkout beside it
+    # alone: no checkout beside it
+    shutil.copy(notebook, workdir / notebook.name)
     old = dict(os.environ)
     os.environ["JUPYTER_PATH"] = str(env["env_dir"] / "share" / "jupyter")
     os.environ["IMAGINATION_SOURCE"] = env["source"]
     os.environ.pop("PYTHONPATH", None)
     os.environ.pop("IMAGINATION_CLAIMS_DIR", None)
     try:
-        NotebookClient(nb, kernel_name="colab-like", timeout=600,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            nb,
+            kernel_name="colab-like",
+            timeout=600,
+            resources={"metadata": {"path": str(workdir)}},
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -155,8 +214,12 @@ def _chapters():
 
 
 def test_bootstrap_installs_without_touching_jax_and_chapter_1_runs(colab_env):
-    nb = _run(ROOT / "book" / "01_imagined_rollouts.ipynb", colab_env, None,
-              colab_env["base"] / "ch01")
+    nb = _run(
+        ROOT / "book" / "01_imagined_rollouts.ipynb",
+        colab_env,
+        None,
+        colab_env["base"] / "ch01",
+    )
     after = _pip_versions(colab_env["python"])
     assert "imagination" in after, "the bootstrap did not install the package"
     for name in ("jax", "jaxlib"):
@@ -166,7 +229,10 @@ def test_bootstrap_installs_without_touching_jax_and_chapter_1_runs(colab_env):
         )
     assert "myst-nb" not in after, "the bootstrap pulled in the book build"
     text = "".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
     )
     assert "JAX" in text  # the imports cell printed the backend
 
@@ -179,8 +245,14 @@ def test_every_chapter_imports_on_colab(colab_env, chapter):
 
 def test_standin_is_visible_to_the_kernel_only(colab_env):
     out = subprocess.run(
-        [str(colab_env["python"]), "-c", "import sys; print('google.colab' in sys.modules)"],
-        capture_output=True, text=True, check=True,
+        [
+            str(colab_env["python"]),
+            "-c",
+            "import sys; print('google.colab' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == "True"
     assert "google.colab" not in sys.modules

@@ -6,8 +6,13 @@ import re
 import subprocess
 import sys
 
-import tomllib
 import yaml
+
+try:  # Python 3.11+
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -85,9 +90,14 @@ def _lock_entries():
     """(name, version, marker) for every pinned line of requirements.lock."""
     out = []
     for line in (ROOT / "requirements.lock").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line)
+        m = re.match(
+            r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$",
+            line,
+        )
         if m:
-            out.append((m.group(1).lower().replace("_", "-"), m.group(2), m.group(3)))
+            out.append(
+                (m.group(1).lower().replace("_", "-"), m.group(2), m.group(3))
+            )
     return out
 
 
@@ -96,7 +106,9 @@ def test_lock_pins_every_requirement_within_pyproject_ranges():
     from packaging.requirements import Requirement
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = re.search(r"^EXTRAS\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    extras = re.search(
+        r"^EXTRAS\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M
+    ).group(1)
     reqs = list(project["dependencies"])
     for extra in extras.split(","):
         reqs += project["optional-dependencies"][extra]
@@ -105,7 +117,9 @@ def test_lock_pins_every_requirement_within_pyproject_ranges():
         req = Requirement(text)
         name = req.name.lower().replace("_", "-")
         versions = [v for n, v, _ in entries if n == name]
-        assert versions, f"{name} is not pinned in requirements.lock (run make lock)"
+        assert versions, (
+            f"{name} is not pinned in requirements.lock (run make lock)"
+        )
         for v in versions:
             assert req.specifier.contains(v, prereleases=True), (
                 f"requirements.lock pins {name}=={v}, outside pyproject's {req.specifier}"
@@ -114,7 +128,13 @@ def test_lock_pins_every_requirement_within_pyproject_ranges():
 
 def test_lock_has_hashes_and_covers_supported_pythons():
     text = (ROOT / "requirements.lock").read_text()
-    pinned = [line for line in text.splitlines() if re.match(r"^[A-Za-z0-9_.\-]+==", line)]
+    pinned = [
+        line
+        for line in text.splitlines()
+        if re.match(r"^[A-Za-z0-9_.\-]+==", line)
+    ]
     hashes = text.count("--hash=sha256:")
-    assert pinned and hashes >= len(pinned), "every pin needs a hash (--generate-hashes)"
+    assert pinned and hashes >= len(pinned), (
+        "every pin needs a hash (--generate-hashes)"
+    )
     assert "--universal" in text and "--python-version 3.10" in text

@@ -139,8 +139,8 @@ def _resolve(app, doctree, docname):
         summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in KIND_ORDER)
         content.append(
             nodes.paragraph(
-                text=f"This build recorded {total} claims in {len(by_chapter)} "
-                f"chapters ({summary}); {failed} failed."
+                text=f"This build recorded {total} claims in "
+                f"{len(by_chapter)} chapters ({summary}); {failed} failed."
             )
         )
         for chapter, claims in by_chapter.items():

@@ -2,27 +2,36 @@
 
 Modules (imported on first use, so ``import imagination`` stays light):
 
-============  ==============================================================================
-rollout       the imagined-rollout engine: any dynamics, reward and policy functions
-envs          true environments as pure JAX functions (linear system, pendulum)
-data          transitions and reward labels bought from a true environment
-policies      policies with the engine's signature
-models        learned dynamics and reward models, training, Lipschitz estimates, sup errors
-latent        a latent model of the pendulum seen through observations; temporal straightening
-bounds        compounding-error and return-error bounds, derived with sympy
-attribution   error attribution: imagined returns with true/learned dynamics and reward
-allocation    the optimal split of a sample budget between dynamics and reward data
-reinforce     REINFORCE estimators on imagined rollouts, with noisy reward labels
-budget        the noise-budget tradeoff: noisy cheap labels versus clean expensive ones
-training      REINFORCE at several noise/budget levels in one compiled sweep
-pipeline      end to end: buy data, train models, train a policy in imagination, evaluate
-device        backend detection and Monte-Carlo sizes that scale with it
-timing        honest timing of jitted functions
-claims        every numerical check of a chapter, recorded in the verification ledger
-notebook      glue that works without myst-nb (Colab), tables rendered as tables
-plotting      the house style for figures: column width, legible fonts, colour-blind safe
-benchmark     the rollout speed benchmark (engine, NumPy, Python loop, roofline)
-============  ==============================================================================
+===============  ====================================================================================
+rollout          the imagined-rollout engine: any dynamics, reward and policy functions
+envs             true environments as pure JAX functions (linear system, pendulum)
+data             transitions and reward labels bought from a true environment
+policies         policies with the engine's signature
+models           learned dynamics and reward models, training, Lipschitz estimates, sup errors
+latent           a latent model of the pendulum seen through observations; temporal straightening
+bounds           compounding-error and return-error bounds, derived with sympy
+attribution      error attribution: imagined returns with true/learned dynamics and reward
+allocation       the optimal split of a sample budget between dynamics and reward data
+reinforce        REINFORCE estimators on imagined rollouts, with noisy reward labels
+budget           the noise-budget tradeoff: noisy cheap labels versus clean expensive ones
+training         REINFORCE at several noise/budget levels in one compiled sweep
+pipeline         end to end: buy data, train models, train a policy in imagination, evaluate
+device           backend detection and Monte-Carlo sizes that scale with it
+timing           honest timing of jitted functions
+compounding      chapter 2's experiments: closed-loop Jacobians, multi-step constants, Lyapunov norms
+learning_curves  chapter 4's experiments: nested-subset training, per-size Lipschitz constants
+claims           every numerical check of a chapter, recorded in the verification ledger
+notebook         glue that works without myst-nb (Colab), tables rendered as tables
+plotting         the house style for figures: column width, legible fonts, colour-blind safe
+benchmark        the rollout speed benchmark (engine, NumPy, Python loop, roofline)
+===============  ====================================================================================
+
+Numbers (the leniency rule of the whole API): a numeric argument takes real numbers only,
+Python ``int``/``float``, NumPy real scalars and zero-dimensional NumPy/JAX arrays of an integer
+or floating dtype. ``bool`` (``True`` is not ``1.0``), strings (``"1e3"`` is not parsed),
+``None`` and complex numbers raise ``ArgumentTypeError`` (a ``TypeError`` that is also a
+``ValueError``) naming the parameter; out-of-range values raise ``ValueError`` naming it. The
+command line (``python -m imagination``) parses strings itself before calling the API.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ _MODULES = (
     "device",
     "timing",
     "benchmark",
+    "compounding",
+    "learning_curves",
     "claims",
     "notebook",
     "plotting",

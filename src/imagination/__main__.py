@@ -18,6 +18,7 @@ import csv
 import math
 import sys
 import textwrap
+import warnings
 from typing import Callable, Sequence
 
 from ._checks import number
@@ -80,8 +81,8 @@ def _float_type(positive: bool) -> Callable[[str], float]:
     kind = "positive" if positive else "non-negative"
 
     def convert(text: str) -> float:
-        try:
-            return number("value", text, positive=positive)
+        try:  # the command line parses its strings; the API takes numbers only
+            return number("value", float(text), positive=positive)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected a {kind} number, got {text!r}"
@@ -208,16 +209,31 @@ def _add_allocate(sub) -> None:
 def _read_errors(path: str) -> dict[str, tuple[list[float], list[float]]]:
     """Read ``n, dynamics_error, reward_error`` columns; blank cells are skipped per column."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise _InputError(
             f"cannot read --fit file {path!r}: {exc.strerror or exc}"
         ) from None
+    except UnicodeDecodeError:
+        raise _InputError(
+            f"--fit file {path!r} is not a UTF-8 text file (a binary or UTF-16 file?); "
+            "save it as UTF-8 CSV"
+        ) from None
+    except csv.Error as exc:
+        raise _InputError(
+            f"--fit file {path!r} is not a valid CSV file: {exc}"
+        ) from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise _InputError(f"--fit file {path!r} is empty")
     header = [h.strip() for h in rows[0]]
+    for col in ("n", "dynamics_error", "reward_error"):
+        if header.count(col) > 1:
+            raise _InputError(
+                f"--fit file {path!r} has the column {col!r} {header.count(col)} times; "
+                "keep one"
+            )
     if "n" not in header:
         raise _InputError(
             f"--fit file {path!r} has no column 'n' (header: {', '.join(header)})"
@@ -250,7 +266,7 @@ def _read_errors(path: str) -> dict[str, tuple[list[float], list[float]]]:
 
 def _log_r2(law, ns: Sequence[float], errs: Sequence[float]) -> float:
     ly = [math.log(e) for e in errs]
-    pred = [math.log(law(n)) for n in ns]
+    pred = [math.log(law.coef) - law.exponent * math.log(n) for n in ns]
     mean = sum(ly) / len(ly)
     ss_tot = sum((y - mean) ** 2 for y in ly)
     ss_res = sum((y - q) ** 2 for y, q in zip(ly, pred))
@@ -356,9 +372,21 @@ def _run_allocate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise _InputError(str(exc)) from None
+    if not math.isfinite(best.bound):
+        raise _InputError(
+            "the bound at the optimum exceeds the float range (about 1.8e308): the "
+            "coefficients or weights are too large for the budget"
+        )
     half_d, half_r = budget / (2 * c_d), budget / (2 * c_r)
     half = w_d * laws["dynamics"](half_d) + w_r * laws["reward"](half_r)
-    share = c_d * best.n_dynamics / budget
+    share = math.exp(
+        math.log(c_d) + math.log(best.n_dynamics) - math.log(budget)
+    )
+    gain = (
+        f"{100 * (half / best.bound - 1):+.1f}%"
+        if math.isfinite(half)
+        else "infinite"
+    )
 
     print(
         f"dynamics error  eps_d(N) = {laws['dynamics']}   ({sources['dynamics']})"
@@ -386,8 +414,22 @@ def _run_allocate(args: argparse.Namespace) -> int:
     )
     print(
         f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d:.6g}, N_r = {half_r:.6g}; "
-        f"{100 * (half / best.bound - 1):+.1f}%)"
+        f"{gain})"
     )
+    short = [
+        what
+        for what, n in (
+            ("transition", best.n_dynamics),
+            ("reward label", best.n_reward),
+        )
+        if n < 1
+    ]
+    if short:
+        print(
+            f"note: the optimum buys less than one {' and less than one '.join(short)}: "
+            "the budget is smaller than the price of a sample, so the continuous optimum "
+            "cannot be bought as it stands (raise --budget)"
+        )
     return 0
 
 
@@ -418,7 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a one-line error (2)
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
-        return int(args.run(args))
+        # every problem is checked and reported in one line; no numpy warning is printed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return int(args.run(args))
     except _InputError as exc:
         print(f"imagination {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ train models (:func:`imagination.learning_curves.train_on_subsets` and the rest)
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 from . import bounds as _bounds
-from ._checks import number, real
+from ._checks import number, real, real_array
 
 __all__ = [
     "PowerLaw",
@@ -225,8 +226,8 @@ def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
         Fewer than two points, mismatched lengths, non-positive or non-finite values, or all
         sizes equal.
     """
-    x = np.asarray(n, dtype=np.float64).ravel()
-    y = np.asarray(err, dtype=np.float64).ravel()
+    x = real_array("n", n).ravel()  # bool and strings: TypeError
+    y = real_array("err", err).ravel()
     if x.shape != y.shape:
         raise ValueError(
             f"n and err must have the same length, got {x.size} and {y.size}"
@@ -242,8 +243,17 @@ def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
     lx, ly = np.log(x), np.log(y)
     if np.ptp(lx) == 0:
         raise ValueError("n must contain at least two different sizes")
-    slope, intercept = np.polyfit(lx, ly, 1)
-    return PowerLaw(float(np.exp(intercept)), float(-slope))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # an ill-conditioned fit is reported below, not as a warning
+        warnings.simplefilter("ignore")
+        slope, intercept = np.polyfit(lx, ly, 1)
+        coef = float(np.exp(intercept))
+    if not (math.isfinite(slope) and 0 < coef < math.inf):
+        raise ValueError(
+            f"n and err give a law outside the float range (coef = exp({intercept:.4g}), "
+            f"exponent {-slope:.4g}); are the sizes in n too close together?"
+        )
+    return PowerLaw(coef, float(-slope))
 
 
 # ============================================================================= bound weights

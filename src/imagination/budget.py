@@ -489,5 +489,7 @@ def loo_variance(n, v, v0: float, g: float, v_loo: float):
     x = real_array("v", v)
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise ValueError(f"v must be finite and non-negative, got {v!r}")
-    out = v0 / nn + v_loo / (nn * (nn - 1)) + x * g / (nn - 1)
+    # ordered so that a term overflows only where its true value does
+    with np.errstate(over="ignore"):
+        out = v0 / nn + v_loo / nn / (nn - 1) + x / (nn - 1) * g
     return float(out) if out.ndim == 0 else out

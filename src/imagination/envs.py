@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _checks
+
 __all__ = [
     "Env",
     "LinearParams",
@@ -106,22 +108,31 @@ def linear_system(
     ``-s_0^T P s_0`` where ``P`` solves the discrete Lyapunov equation
     ``P = Q + K^T R K + gamma F^T P F`` with ``F = A + B K`` (chapter 1 derives it).
     """
-    A = jnp.atleast_2d(jnp.asarray(A, jnp.float32))
-    B = jnp.asarray(B, jnp.float32)
-    if A.shape[0] != A.shape[1]:
+    A = jnp.atleast_2d(_matrix("A", A))
+    B = _matrix("B", B)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"A must be square, got shape {A.shape}")
     ds = A.shape[0]
+    if (
+        B.size == 0
+        or B.size % ds
+        or B.ndim > 2
+        or (B.ndim == 2 and B.shape[0] != ds)
+    ):
+        raise ValueError(
+            f"B must have shape ({ds}, action_dim) to match A, got shape {B.shape}"
+        )
     B = B.reshape(ds, -1)
     da = B.shape[1]
     Q = (
         jnp.eye(ds, dtype=jnp.float32)
         if Q is None
-        else jnp.atleast_2d(jnp.asarray(Q, jnp.float32))
+        else jnp.atleast_2d(_matrix("Q", Q))
     )
     R = (
         jnp.eye(da, dtype=jnp.float32)
         if R is None
-        else jnp.atleast_2d(jnp.asarray(R, jnp.float32))
+        else jnp.atleast_2d(_matrix("R", R))
     )
     if Q.shape != (ds, ds):
         raise ValueError(f"Q must have shape {(ds, ds)}, got {Q.shape}")
@@ -134,9 +145,8 @@ def linear_system(
             or np.linalg.eigvalsh(M64).min() < -1e-9
         ):
             raise ValueError(f"{name} must be symmetric positive semidefinite")
-    if start_scale <= 0:
-        raise ValueError(f"start_scale must be positive, got {start_scale!r}")
-    params = LinearParams(A, B, Q, R, float(start_scale))
+    start_scale = _checks.number("start_scale", start_scale, positive=True)
+    params = LinearParams(A, B, Q, R, start_scale)
     return Env(
         "linear",
         params,
@@ -146,6 +156,27 @@ def linear_system(
         ds,
         da,
     )
+
+
+def _matrix(name: str, value: Any) -> Array:
+    """``value`` as a float32 array with finite real entries, else an error naming ``name``."""
+    try:
+        m = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise _checks.ArgumentTypeError(
+            f"{name} must be a real matrix: {err}"
+        ) from None
+    if m.dtype.kind not in "iuf":
+        raise _checks.ArgumentTypeError(
+            f"{name} must be a real matrix (int or float entries), got dtype {m.dtype}"
+        )
+    with np.errstate(over="ignore"):
+        m32 = m.astype(np.float32)
+    if not np.all(np.isfinite(m32)):
+        raise ValueError(
+            f"{name} must have finite entries (within float32 range), got {value!r}"
+        )
+    return jnp.asarray(m32)
 
 
 # ----------------------------------------------------------------------------- pendulum
@@ -199,11 +230,35 @@ def pendulum(params: PendulumParams | None = None) -> Env:
     ``theta_dot ~ U(-1, 1)``.
     """
     params = PendulumParams() if params is None else params
-    for name in ("g", "m", "l", "dt", "max_torque", "max_speed"):
-        if getattr(params, name) <= 0:
+    if not isinstance(params, PendulumParams):
+        raise _checks.ArgumentTypeError(
+            f"params must be a PendulumParams, got {type(params).__name__}"
+        )
+    # positive finite real numbers (bool and strings rejected), as floats
+    params = PendulumParams(
+        *(
+            _checks.number(name, getattr(params, name), positive=True)
+            for name in PendulumParams._fields
+        )
+    )
+    f32 = float(np.finfo(np.float32).max)
+    for name, v in zip(PendulumParams._fields, params):
+        if v > f32:
             raise ValueError(
-                f"{name} must be positive, got {getattr(params, name)!r}"
+                f"{name} must fit in float32 (<= {f32:.3g}), got {v!r}"
             )
+    g, m, l_ = params.g, params.m, params.l
+    with np.errstate(all="ignore"):
+        ml2 = np.float64(m) * l_ * l_
+        coefs = (
+            np.float32(np.float64(3 * g) / (2 * l_)),
+            np.float32(3 / ml2) if ml2 > 0 else np.float32(np.inf),
+        )
+    if not all(np.isfinite(c) for c in coefs):
+        raise ValueError(
+            "g, m and l give non-finite coefficients 3 g / (2 l), 3 / (m l^2) in float32: "
+            f"g={g!r}, m={m!r}, l={l_!r}"
+        )
     return Env(
         "pendulum",
         params,

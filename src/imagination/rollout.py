@@ -19,6 +19,7 @@ identical whether the batch runs on one device or is sharded over several.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -26,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from . import _checks
 
 __all__ = [
     "Trajectory",
@@ -54,16 +57,36 @@ class Trajectory(NamedTuple):
         ``(batch, horizon)``: ``r_t = reward(s_t, a_t)``.
     returns:
         ``(batch,)``: the discounted return ``sum_t gamma**t r_t``.
+    finite:
+        ``(batch,)`` booleans: rollout ``i`` stayed finite (no NaN or infinity in its states,
+        actions, rewards or return). One reduction computed inside the jitted rollout, so a
+        batch that went non-finite (an unstable model, an overflowing step, a NaN start state)
+        is seen with ``traj.finite.all()``. ``None`` for a trajectory built by hand.
     """
 
     states: Array
     actions: Array
     rewards: Array
     returns: Array
+    finite: Array | None = None
 
 
 def discounted_returns(rewards: Array, gamma: float) -> Array:
-    """Discounted sum ``sum_t gamma**t r_t`` over the last axis of ``rewards``."""
+    """Discounted sum ``sum_t gamma**t r_t`` over the last axis of ``rewards``.
+
+    ``gamma`` may be traced (inside ``jit``); a concrete ``gamma`` must be a real number in
+    ``[0, 1]`` and ``rewards`` an array with at least one axis, else a ``ValueError`` or
+    ``TypeError`` naming the argument.
+    """
+    if not isinstance(gamma, jax.core.Tracer):
+        g = _checks.real("gamma", gamma)
+        if not 0.0 <= g <= 1.0:
+            raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if jnp.ndim(rewards) < 1:
+        raise ValueError(
+            f"rewards must have at least one axis (time), got shape {jnp.shape(rewards)}"
+        )
+    rewards = jnp.asarray(rewards)
     horizon = rewards.shape[-1]
     discounts = gamma ** jnp.arange(horizon, dtype=rewards.dtype)
     return rewards @ discounts
@@ -87,6 +110,9 @@ def _single_rollout(
         a = policy(pol_p, s, key_t)
         r = reward(rew_p, s, a)
         s_next = dynamics(dyn_p, s, a)
+        _check_step_outputs(
+            s, a, r, s_next
+        )  # shapes only: at trace time, free
         return (s_next, ret + disc * r, disc * gamma), (s, a, r)
 
     keys = jax.random.split(key, horizon)
@@ -95,24 +121,91 @@ def _single_rollout(
         step, (s0, zero, jnp.ones((), s0.dtype)), keys
     )
     states = jnp.concatenate([states, s_last[None]], axis=0)
-    return Trajectory(states, actions, rewards, ret)
+    # A NaN or inf reward reaches the return; states and actions are checked directly.
+    finite = (
+        jnp.isfinite(ret)
+        & jnp.isfinite(states).all()
+        & jnp.isfinite(actions).all()
+    )
+    return Trajectory(states, actions, rewards, ret, finite)
+
+
+def _check_step_outputs(s, a, r, s_next) -> None:
+    """Clear errors for step functions whose outputs do not fit the engine (trace time)."""
+    if jnp.ndim(a) != 1:
+        raise ValueError(
+            f"policy must return an action of shape (action_dim,), got shape "
+            f"{jnp.shape(a)} for a state of shape {s.shape}"
+        )
+    if jnp.shape(r) != ():
+        raise ValueError(
+            f"reward must return a scalar, got shape {jnp.shape(r)} "
+            f"(state shape {s.shape}, action shape {jnp.shape(a)})"
+        )
+    if jnp.shape(s_next) != s.shape or jnp.result_type(s_next) != s.dtype:
+        raise ValueError(
+            f"dynamics must return a state like start_states' rows (shape {s.shape}, "
+            f"dtype {s.dtype}), got shape {jnp.shape(s_next)}, dtype "
+            f"{jnp.result_type(s_next)}: check state_dim of start_states"
+        )
 
 
 def _check(horizon: int, gamma: float) -> None:
-    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ValueError(
-            f"horizon must be a positive integer, got {horizon!r}"
-        )
-    if not 0.0 <= float(gamma) <= 1.0:
+    _checks.integer("horizon", horizon, minimum=1)
+    g = _checks.real("gamma", gamma)
+    if not 0.0 <= g <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
 
 
+def _concretely_finite(x: Array) -> bool:
+    """``False`` only for a concrete array with a NaN or inf; under a trace (jit, vmap, grad)
+    the values are unknown and the trajectory's ``finite`` flag reports them instead."""
+    if isinstance(x, jax.core.Tracer):
+        return True
+    try:
+        return bool(jnp.isfinite(x).all())
+    except jax.errors.ConcretizationTypeError:  # a constant inside a jit trace
+        return True
+
+
 def _starts_and_keys(start_states: Array, key: Array) -> tuple[Array, Array]:
-    """The ``(batch, state_dim)`` start states and one PRNG key per rollout."""
-    start_states = jnp.asarray(start_states)
-    if start_states.ndim != 2:
+    """The ``(batch, state_dim)`` start states and one PRNG key per rollout, checked: a
+    floating dtype, two dimensions, a non-empty batch and, for a concrete array (not a
+    tracer), finite values."""
+    try:
+        with np.errstate(
+            over="ignore"
+        ):  # float64 beyond float32: reported below
+            start_states = jnp.asarray(start_states)
+    except (TypeError, ValueError) as err:
+        raise _checks.ArgumentTypeError(
+            f"start_states must be a (batch, state_dim) array of floats: {err}"
+        ) from None
+    if not jnp.issubdtype(start_states.dtype, jnp.floating):
+        raise _checks.ArgumentTypeError(
+            f"start_states must have a floating-point dtype, got {start_states.dtype} "
+            f"(convert with .astype(jnp.float32))"
+        )
+    if start_states.ndim != 2 or 0 in start_states.shape:
         raise ValueError(
-            f"start_states must have shape (batch, state_dim), got {start_states.shape}"
+            f"start_states must have shape (batch, state_dim), both positive, got "
+            f"{start_states.shape}"
+        )
+    if not _concretely_finite(start_states):
+        raise ValueError(
+            "start_states must be finite (they contain NaN or inf, or values "
+            f"beyond the {start_states.dtype} range)"
+        )
+    if not (
+        isinstance(key, jax.Array)
+        and (
+            jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+            or (key.dtype == jnp.uint32 and key.shape == (2,))
+        )
+        and (key.shape in ((), (2,)))
+    ):
+        raise _checks.ArgumentTypeError(
+            f"key must be one PRNG key (jax.random.key(seed)), got {key!r:.80}"
         )
     return start_states, jax.random.split(key, start_states.shape[0])
 
@@ -157,12 +250,13 @@ def make_rollout(
     @jax.jit
     def run(dynamics_params, reward_params, policy_params, start_states, key):
         start_states, keys = _starts_and_keys(start_states, key)
-        return _batched(
-            single,
-            (dynamics_params, reward_params, policy_params),
-            start_states,
-            keys,
-        )
+        with _naming_start_states(start_states):  # trace time only
+            return _batched(
+                single,
+                (dynamics_params, reward_params, policy_params),
+                start_states,
+                keys,
+            )
 
     return run
 
@@ -212,6 +306,20 @@ def rollout(
         Split the batch across all ``jax.devices()`` (see :func:`shard_batch`). Results are the
         same as on one device.
 
+    Returns
+    -------
+    Trajectory
+        With ``finite[i]`` false where rollout ``i`` produced a NaN or an infinity (an unstable
+        or overflowing model): check ``traj.finite.all()`` before trusting a batch mean.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the argument: ``horizon`` not a positive integer, ``gamma`` outside ``[0, 1]``
+        (or not a real number), ``start_states`` not a non-empty ``(batch, state_dim)`` array of
+        floats or not finite, a state dimension the step functions cannot take, ``key`` not a
+        PRNG key, a step function returning the wrong shape.
+
     Examples
     --------
     >>> from imagination import envs, policies
@@ -226,16 +334,35 @@ def rollout(
     start_states, keys = _starts_and_keys(start_states, key)
     if shard:
         start_states, keys = shard_batch(start_states, keys)
-    return _rollout_jit(
-        dynamics,
-        reward,
-        policy,
-        int(horizon),
-        jnp.asarray(gamma, start_states.dtype),
-        params,
-        start_states,
-        keys,
-    )
+    with _naming_start_states(start_states):
+        return _rollout_jit(
+            dynamics,
+            reward,
+            policy,
+            int(horizon),
+            jnp.asarray(gamma, start_states.dtype),
+            params,
+            start_states,
+            keys,
+        )
+
+
+@contextmanager
+def _naming_start_states(start_states: Array):
+    """Re-raise a shape or type error from inside the step functions as a ``ValueError``
+    that names ``start_states`` and its shape (a wrong ``state_dim`` otherwise fails deep
+    inside JAX). The original error is kept as the cause and in the message."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        if "start_states" in str(err) or "must return" in str(err):
+            raise
+        raise ValueError(
+            f"the step functions failed on start_states of shape {start_states.shape} "
+            f"(state_dim {start_states.shape[-1]}): check that the state dimension matches "
+            f"the dynamics, reward and policy parameters. {type(err).__name__}: "
+            f"{str(err).splitlines()[0]}"
+        ) from err
 
 
 def shard_batch(*arrays: Array) -> tuple[Array, ...]:
@@ -249,6 +376,10 @@ def shard_batch(*arrays: Array) -> tuple[Array, ...]:
     devices = np.array(jax.devices())
     n = len(devices)
     for x in arrays:
+        if jnp.ndim(x) < 1:
+            raise ValueError(
+                f"arrays must have a batch axis, got shape {jnp.shape(x)}"
+            )
         if x.shape[0] % n:
             raise ValueError(
                 f"batch size {x.shape[0]} is not a multiple of the device count {n}"
