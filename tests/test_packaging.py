@@ -138,3 +138,14 @@ def test_lock_has_hashes_and_covers_supported_pythons():
         "every pin needs a hash (--generate-hashes)"
     )
     assert "--universal" in text and "--python-version 3.10" in text
+
+
+def test_every_figure_uses_the_house_style():
+    """Figures come from imagination.plotting.figure (column width, legible fonts)."""
+    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        src = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "code"
+        )
+        bad = re.findall(r"plt\.subplots\(|figsize\s*=|plt\.figure\(", src)
+        assert not bad, f"{nb.name} draws outside the house style: {bad}"
