@@ -49,33 +49,26 @@ def _fmt(x, spec=".4g") -> str:
     return "" if x is None else format(x, spec)
 
 
+def _share(r: float) -> str:
+    """A relative error as a percentage, readable from 1e-9 to 1."""
+    return f"{r:.1%}" if r >= 1e-3 else f"{100 * r:.1g}%"
+
+
 def _figure(c: dict) -> str:
-    if c["kind"] == "test":
-        return (
-            f"resolves {c['resolution']:.1%}"
-            if c.get("resolution") is not None
-            else ""
-        )
+    if c["kind"] == "test" and c.get("resolution") is not None:
+        return f"resolves {_share(c['resolution'])}"
     if c["kind"] == "bound":
         return (
             "slack inf"
             if c.get("slack") is None
             else f"slack {c['slack']:.3g}x"
         )
-    return c.get("detail", "")
+    return ""
 
 
 def _table(claims: list[dict]) -> nodes.table:
-    header = [
-        "claim",
-        "kind",
-        "statement",
-        "predicted",
-        "measured",
-        "figure",
-        "result",
-    ]
-    widths = [14, 8, 40, 10, 10, 12, 6]
+    header = ["claim", "kind", "statement", "predicted", "measured", "result"]
+    widths = [14, 8, 40, 10, 10, 14]
     table = nodes.table(classes=["claims-ledger"])
     group = nodes.tgroup(cols=len(header))
     table += group
@@ -90,22 +83,25 @@ def _table(claims: list[dict]) -> nodes.table:
     tbody = nodes.tbody()
     group += tbody
     for c in sorted(claims, key=lambda c: KIND_ORDER.get(c["kind"], 9)):
-        row = nodes.row()
+        verdict = "pass" if c["passed"] else "FAIL"
+        figure = _figure(c)
+        result = nodes.paragraph()
+        result += nodes.strong(text=verdict)
+        if figure:
+            result += nodes.Text(f", {figure}")
         cells = [
             nodes.literal(text=c["id"]),
             nodes.Text(c["kind"]),
             nodes.Text(c["statement"]),
             nodes.Text(_fmt(c.get("predicted"))),
             nodes.Text(_fmt(c.get("measured"))),
-            nodes.Text(_figure(c)),
-            nodes.strong(text="pass")
-            if c["passed"]
-            else nodes.strong(text="FAIL"),
         ]
+        row = nodes.row()
         for cell in cells:
             para = nodes.paragraph()
             para += cell
             row += nodes.entry("", para)
+        row += nodes.entry("", result)
         tbody += row
     return table
 
@@ -145,13 +141,21 @@ def _resolve(app, doctree, docname):
         )
         for chapter, claims in by_chapter.items():
             section = nodes.section(ids=[f"ledger-{chapter}"])
-            title = chapter.replace("_", " ", 1).replace("_", " ")
+            doc = f"book/{chapter}"
+            title = (
+                app.env.titles[doc].astext()
+                if doc in app.env.titles
+                else chapter.replace("_", " ")
+            )
             section += nodes.title(text=title)
             n_test = [c for c in claims if c["kind"] == "test" and c["passed"]]
             best = min((c["resolution"] for c in n_test), default=None)
-            line = f"{len(claims)} claims, {len(n_test)} passing tests"
+            line = (
+                f"{len(claims)} claim{'s' * (len(claims) != 1)}, "
+                f"{len(n_test)} passing test{'s' * (len(n_test) != 1)}"
+            )
             if best is not None:
-                line += f"; the sharpest resolves a {best:.1%} error"
+                line += f"; the sharpest resolves a {_share(best)} error"
             section += nodes.paragraph(text=line + ".")
             section += _table(claims)
             content.append(section)
