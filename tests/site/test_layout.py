@@ -28,19 +28,19 @@ def _pre_lines(element):
     ]
 
 
-def _blocks(page, cls):
+def _wide_lines(page, cls):
+    """Lines of the ``<pre>`` blocks inside ``div.<cls>`` wider than the column."""
     return [
-        e for e in page.main().iter() if e.tag == "div" and cls in e.classes
+        line
+        for e in page.main().iter()
+        if e.tag == "div" and cls in e.classes
+        for line in _pre_lines(e)
+        if len(line.rstrip()) > MAX_COLUMNS
     ]
 
 
 def test_code_lines_fit_the_column(chapter_page):
-    wide = [
-        line
-        for block in _blocks(chapter_page, "cell_input")
-        for line in _pre_lines(block)
-        if len(line.rstrip()) > MAX_COLUMNS
-    ]
+    wide = _wide_lines(chapter_page, "cell_input")
     assert not wide, (
         f"{chapter_page.name}: {len(wide)} code lines over {MAX_COLUMNS} characters, "
         f"e.g. {wide[0]!r}"
@@ -48,12 +48,7 @@ def test_code_lines_fit_the_column(chapter_page):
 
 
 def test_text_outputs_fit_the_column(chapter_page):
-    wide = [
-        line
-        for block in _blocks(chapter_page, "cell_output")
-        for line in _pre_lines(block)
-        if len(line.rstrip()) > MAX_COLUMNS
-    ]
+    wide = _wide_lines(chapter_page, "cell_output")
     assert not wide, (
         f"{chapter_page.name}: {len(wide)} printed lines over {MAX_COLUMNS} characters "
         f"(render tables with imagination.notebook.table), e.g. {wide[0]!r}"
