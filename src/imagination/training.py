@@ -325,15 +325,7 @@ def make_pilot(
     -------
     pilot(dyn_params, rew_params, pol_params, key) -> PilotStats
     """
-    if (
-        isinstance(n_rollouts, bool)
-        or int(n_rollouts) != n_rollouts
-        or n_rollouts < 2
-    ):
-        raise ValueError(
-            f"n_rollouts must be an integer >= 2, got {n_rollouts!r}"
-        )
-    n = int(n_rollouts)
+    n = _count("n_rollouts", n_rollouts, 2)
     pick = (lambda t: t) if select is None else select
     run = make_rollout(dynamics, reward, policy, horizon=horizon, gamma=gamma)
     gamma = float(gamma)
@@ -372,13 +364,7 @@ def make_pilot(
             )
         )(scores)
         # the leave-one-out term: scores (n, H, d), centred rewards-to-go
-        s = jnp.concatenate(
-            [
-                x.reshape(n, x.shape[1], -1)
-                for x in jax.tree_util.tree_leaves(scores)
-            ],
-            axis=-1,
-        )
+        s = _flat_scores(scores, n)
         G = rewards_to_go(traj.rewards, gamma)
         D = G - jnp.mean(G, axis=0)
         M = jnp.einsum("itd,iud->tu", s, s) / n  # E[psi_t . psi_u]
