@@ -17,6 +17,18 @@ except ImportError:  # Python 3.10
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def _pages():
+    """Every notebook page: chapters and their section pages."""
+    book = ROOT / "book"
+    return sorted(
+        p
+        for p in book.rglob("*.ipynb")
+        if not any(
+            part.startswith(("_", ".")) for part in p.relative_to(book).parts
+        )
+    )
+
+
 def _norm(req: str) -> str:
     return re.sub(r"\s+", "", req).lower()
 
@@ -51,7 +63,7 @@ def test_jupyter_book_stays_on_1x():
 
 def test_notebooks_are_committed_without_outputs():
     dirty = []
-    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+    for nb in _pages():
         cells = json.loads(nb.read_text())["cells"]
         if any(
             c.get("outputs") or c.get("execution_count")
@@ -64,8 +76,9 @@ def test_notebooks_are_committed_without_outputs():
 
 def test_every_chapter_is_in_the_toc_and_starts_with_the_colab_bootstrap():
     toc = (ROOT / "_toc.yml").read_text()
-    for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
-        assert f"book/{nb.stem}" in toc, f"{nb.name} is not in _toc.yml"
+    for nb in _pages():
+        page = nb.relative_to(ROOT).with_suffix("").as_posix()
+        assert page in toc, f"{page} is not in _toc.yml"
     # one definition of the cell and of the package source (_config.yml)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "bootstrap.py"), "--check"],
@@ -77,7 +90,7 @@ def test_every_chapter_is_in_the_toc_and_starts_with_the_colab_bootstrap():
 
 def test_chapters_import_glue_from_the_package_not_myst_nb():
     """Colab has no myst-nb: a chapter that imports it fails at its second cell."""
-    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+    for nb in _pages():
         src = "".join(
             "".join(c["source"])
             for c in json.loads(nb.read_text())["cells"]
@@ -142,7 +155,7 @@ def test_lock_has_hashes_and_covers_supported_pythons():
 
 def test_every_figure_uses_the_house_style():
     """Figures come from imagination.plotting.figure (column width, legible fonts)."""
-    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+    for nb in _pages():
         cells = json.loads(nb.read_text())["cells"]
         src = "\n".join(
             "".join(c["source"]) for c in cells if c["cell_type"] == "code"

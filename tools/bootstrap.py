@@ -58,7 +58,16 @@ def cell_source() -> str:
 
 
 def notebooks() -> list[Path]:
-    return sorted((ROOT / "book").glob("*.ipynb"))
+    """Every page notebook: chapters ``book/*.ipynb`` and their section pages
+    ``book/NN_name/*.ipynb`` (folders starting with ``_`` hold no pages)."""
+    book = ROOT / "book"
+    return sorted(
+        p
+        for p in book.rglob("*.ipynb")
+        if not any(
+            part.startswith(("_", ".")) for part in p.relative_to(book).parts
+        )
+    )
 
 
 def _is_bootstrap(cell: dict) -> bool:
