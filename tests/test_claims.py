@@ -20,6 +20,9 @@ def test_a_test_claim_records_its_resolution_and_is_written(ledger, tmp_path):
     # tol = 4 * 0.01 = 0.04; resolution = (0.04 + 0.01) / 2
     assert c.passed and c.resolution == pytest.approx(0.025)
     data = json.loads((tmp_path / "99_example.json").read_text())
+    assert data["page"] == "99_example"
+    assert data["package"] == claims.package_hash()
+    data = data["claims"]
     assert [d["id"] for d in data] == ["mc"]
     assert set(data[0]) >= {
         "id",
@@ -62,7 +65,7 @@ def test_a_failing_test_is_written_then_raises(ledger, tmp_path):
         ledger.test(
             "wrong", "a wrong formula", predicted=1.0, measured=1.3, se=0.01
         )
-    data = json.loads((tmp_path / "99_example.json").read_text())
+    data = json.loads((tmp_path / "99_example.json").read_text())["claims"]
     assert data[0]["passed"] is False
 
 
@@ -103,6 +106,7 @@ def test_consistency_and_sanity(ledger):
         "bound": 0,
         "consistency": 2,
         "sanity": 2,
+        "search": 0,
     }
 
 
@@ -198,6 +202,112 @@ def test_a_claim_shows_as_one_short_line(ledger):
     c = ledger.test(
         "ch9-noise-term", "x", predicted=2.0, measured=2.0, se=0.01
     )
-    assert repr(c) == "<test ch9-noise-term: pass, resolves 0.02>"
+    assert repr(c) == "<test ch9-noise-term: pass, resolves 2.0%>"
     b = ledger.bound("b", "y", bound=3.0, measured=1.0)
     assert repr(b) == "<bound b: pass, slack 3x>"
+
+
+def test_a_vector_test_is_judged_by_its_worst_element(ledger):
+    """One sharp element no longer lends its resolution to the others."""
+    p = np.array([1.0, 1.0])
+    m = np.array([1.0, 1.0])
+    se = np.array([0.001, 0.02])  # resolves 0.4% and 8%
+    c = ledger.test("vec", "two elements", predicted=p, measured=m, se=se)
+    assert c.resolution == pytest.approx(0.08)
+    # the ledger shows the decisive element: the weak one
+    assert c.se == pytest.approx(0.02) and c.extra["element"] == 1
+    # an error of that size in the weak element alone is detected ...
+    bad = p.copy()
+    bad[1] *= 1 + c.resolution * 1.001
+    assert np.any(np.abs(m - bad) > 4 * se)
+    # ... and a weak element above 10% refuses the whole test
+    with pytest.raises(ValueError, match="worst element"):
+        ledger.test("vec2", "weak", predicted=p, measured=m, se=[0.001, 0.05])
+    assert claims.resolution(p, m, se=se) == pytest.approx(0.08)
+
+
+def test_a_search_records_its_power_and_refuses_one_without(ledger):
+    c = ledger.search(
+        "worst",
+        "the bound holds over the class",
+        ratio=0.97,
+        where="L = 0.9, H = 12",
+        family="1-d maps with Lipschitz constant at most L",
+        budget={"restarts": 64, "steps": 200},
+        wrong_bounds={"drop (1 + L_pi)": 1.8, "L^t": 0.7},
+    )
+    assert c.passed and c.extra["refuted"] == ["drop (1 + L_pi)"]
+    assert repr(c) == (
+        "<search worst: pass, worst ratio 0.97, refutes 1/2 wrong bounds>"
+    )
+    with pytest.raises(ValueError, match="refutes none"):
+        ledger.search(
+            "weak",
+            "x",
+            ratio=0.5,
+            where="w",
+            family="f",
+            budget="1 restart",
+            wrong_bounds={"a": 0.9, "b": 1.0},
+        )
+    with pytest.raises(claims.ClaimFailed):
+        ledger.search(
+            "broken",
+            "x",
+            ratio=1.01,
+            where="w",
+            family="f",
+            budget="b",
+            wrong_bounds={"a": 2.0},
+        )
+    with pytest.raises(ValueError, match="wrong_bounds"):
+        ledger.search(
+            "x",
+            "x",
+            ratio=0.5,
+            where="w",
+            family="f",
+            budget="b",
+            wrong_bounds={},
+        )
+
+
+def test_section_pages_write_to_a_subfolder(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMAGINATION_CLAIMS_DIR", raising=False)
+    (tmp_path / "_config.yml").write_text("")
+    (tmp_path / "_toc.yml").write_text("")
+    section = tmp_path / "book" / "03_x"
+    section.mkdir(parents=True)
+    nb = section / "deeper.ipynb"
+    nb.write_text(
+        json.dumps({"cells": [{"cell_type": "code", "source": "1"}]})
+    )
+    monkeypatch.chdir(section)
+    led = claims.Ledger("03_x/deeper")
+    assert led.path == tmp_path / "_build" / "claims" / "03_x" / "deeper.json"
+    led.sanity("s", "g", passed=True)
+    pages = claims.load_pages(tmp_path / "_build" / "claims")
+    assert list(pages) == ["03_x/deeper"]
+    assert pages["03_x/deeper"]["notebook"] == claims.notebook_hash(nb)
+    with pytest.raises(ValueError, match="chapter"):
+        claims.Ledger("03_x/../y", directory=tmp_path)
+
+
+def test_notebook_hash_ignores_markdown(tmp_path):
+    a, b = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    code = {"cell_type": "code", "source": ["x = 1\n", "y = 2"]}
+    a.write_text(json.dumps({"cells": [code]}))
+    b.write_text(
+        json.dumps({"cells": [{"cell_type": "markdown", "source": "t"}, code]})
+    )
+    assert claims.notebook_hash(a) == claims.notebook_hash(b)
+    code["source"] = "x = 2"
+    b.write_text(json.dumps({"cells": [code]}))
+    assert claims.notebook_hash(a) != claims.notebook_hash(b)
+
+
+@pytest.mark.parametrize(
+    "r, text", [(0.025, "2.5%"), (3e-6, "0.0003%"), (1.5e-9, "1.5e-07%")]
+)
+def test_share_reads_below_a_tenth_of_a_percent(r, text):
+    assert claims.share(r) == text

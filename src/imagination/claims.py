@@ -23,19 +23,35 @@ one of four kinds, and the kind says what it can show:
     mathematics.
 ``sanity``
     Holds by construction or with huge slack; kept as a guard, and said so.
+``search``
+    A search for the worst case of an inequality: the largest ratio
+    ``measured / bound`` that gradient ascent over a class of systems found
+    (it must stay at most 1), and the same search run against plausible
+    wrong bounds. Its **power** is the list of wrong bounds it refuted; a
+    search that refutes none is refused, as a test without resolution is.
 
-Executing a chapter writes its claims to ``_build/claims/<chapter>.json`` at
-the root of the book (found by walking up to ``_config.yml``; the environment
-variable ``IMAGINATION_CLAIMS_DIR`` overrides the folder). The book's
-"Verification ledger" page renders them all. A failing claim is written, then
-raises :class:`ClaimFailed`, so the chapter and the build fail.
+A vector test is judged by its worst element: its resolution is the largest,
+over the elements, of the relative error in that element alone that the check
+is sure to detect, and the claim records that decisive element.
+
+Executing a page writes its claims to ``_build/claims/<page>.json`` at the
+root of the book (found by walking up to ``_config.yml``; the environment
+variable ``IMAGINATION_CLAIMS_DIR`` overrides the folder). A page is a
+chapter's lecture (``"02_compounding_error"``) or one of its section pages
+(``"02_compounding_error/slack_ladder"``, written to a sub-folder). The file
+records the content hash of the package (:func:`package_hash`) and of the
+page's code (:func:`notebook_hash`), so the book's "Verification ledger" page
+can refuse claims written by an older package or notebook. A failing claim is
+written, then raises :class:`ClaimFailed`, so the page and the build fail.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +65,14 @@ __all__ = [
     "Ledger",
     "claims_dir",
     "load",
+    "load_pages",
+    "notebook_hash",
+    "package_hash",
     "resolution",
+    "share",
 ]
 
-KINDS = ("test", "bound", "consistency", "sanity")
+KINDS = ("test", "bound", "consistency", "sanity", "search")
 
 
 class ClaimFailed(AssertionError):
@@ -80,13 +100,61 @@ class Claim:
     def __repr__(self) -> str:
         """One short line: what was checked and how it came out."""
         verdict = "pass" if self.passed else "FAIL"
+        figure = self.figure()
+        return f"<{self.kind} {self.id}: {verdict}{', ' if figure else ''}{figure}>"
+
+    def figure(self) -> str:
+        """The claim's figure of merit in a few words ("resolves 2.5%")."""
         if self.kind == "test" and self.resolution is not None:
-            figure = f", resolves {self.resolution:.2g}"
-        elif self.kind == "bound" and self.slack is not None:
-            figure = f", slack {self.slack:.3g}x"
-        else:
-            figure = ""
-        return f"<{self.kind} {self.id}: {verdict}{figure}>"
+            return f"resolves {share(self.resolution)}"
+        if self.kind == "bound":
+            return (
+                "slack inf"
+                if self.slack is None
+                else f"slack {self.slack:.3g}x"
+            )
+        if self.kind == "search" and self.measured is not None:
+            wrong = self.extra.get("wrong_bounds", {})
+            refuted = self.extra.get("refuted", [])
+            return (
+                f"worst ratio {self.measured:.4g}, refutes "
+                f"{len(refuted)}/{len(wrong)} wrong bounds"
+            )
+        return ""
+
+
+def share(r: float) -> str:
+    """A relative error as a percentage, readable from 1e-12 to 1 and above
+    (``0.025 -> "2.5%"``, ``3e-6 -> "0.0003%"``)."""
+    r = float(r)
+    if not math.isfinite(r):
+        return "inf"
+    return f"{r:.1%}" if r >= 1e-3 else f"{100 * r:.2g}%"
+
+
+def package_hash() -> str:
+    """SHA-256 (first 16 hex digits) of the package's source files, in path
+    order: claims written by another version of the package carry another
+    hash."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def notebook_hash(path: str | os.PathLike) -> str:
+    """SHA-256 (first 16 hex digits) of a notebook's code cells, the part
+    whose change calls for a new execution (Markdown edits do not)."""
+    nb = json.loads(Path(path).read_text())
+    h = hashlib.sha256()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            h.update(("".join(src) if isinstance(src, list) else src).encode())
+            h.update(b"\x00")
+    return h.hexdigest()[:16]
 
 
 def claims_dir(start: str | os.PathLike | None = None) -> Path | None:
@@ -106,15 +174,24 @@ def claims_dir(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def load(directory: str | os.PathLike | None = None) -> list[dict]:
-    """All claims in the ledger folder, chapter by chapter."""
+def load_pages(directory: str | os.PathLike | None = None) -> dict[str, dict]:
+    """Every page's ledger file: ``{page: {"page", "package", "notebook",
+    "claims"}}``, pages in path order (a chapter before its sections)."""
     folder = Path(directory) if directory is not None else claims_dir()
     if folder is None or not folder.is_dir():
-        return []
-    out: list[dict] = []
-    for path in sorted(folder.glob("*.json")):
-        out.extend(json.loads(path.read_text()))
+        return {}
+    out: dict[str, dict] = {}
+    for path in sorted(folder.rglob("*.json")):
+        page = path.relative_to(folder).with_suffix("").as_posix()
+        out[page] = json.loads(path.read_text())
     return out
+
+
+def load(directory: str | os.PathLike | None = None) -> list[dict]:
+    """All claims in the ledger folder, page by page."""
+    return [
+        c for data in load_pages(directory).values() for c in data["claims"]
+    ]
 
 
 def _array(name: str, value: Any) -> np.ndarray:
@@ -141,14 +218,24 @@ def _passes(pred, meas, tol) -> bool:
     return bool(np.all(ok & np.isfinite(meas)))
 
 
-def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
-    """The smallest relative error in ``predicted`` that the check detects.
+def _element_resolutions(p, m, tol, rtol) -> np.ndarray:
+    """Per element, the relative error in that element alone that its check
+    is sure to detect (``inf`` where the prediction is zero)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (tol + np.abs(m - p)) / (np.abs(p) * (1 - rtol))
+    return np.where(np.abs(p) > 0, r, np.inf)
 
-    For element ``i`` the check fails once the prediction moves by more than
-    ``(tol_i + |m_i - p_i|) / |p_i|`` of itself, in either direction; the
-    whole check fails when any element does, so the resolution is the
-    smallest of these. Elements predicted to be zero cannot detect a
-    relative error and are skipped (all zero: ``inf``).
+
+def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
+    """The relative error in ``predicted`` that the check is sure to detect,
+    judged by its worst element.
+
+    Element ``i`` alone fails once its prediction moves by more than
+    ``r_i = (tol_i + |m_i - p_i|) / |p_i|`` of itself, in either direction.
+    A vector check is only as sharp as its weakest element, so the resolution
+    is the largest ``r_i``: an error of that size in *any one* element is
+    detected. Elements predicted to be zero cannot detect a relative error
+    and are left out (all zero: ``inf``).
 
     This is the resolution of a check that passes; for one that fails, pass
     ``measured=predicted`` to get its power ``tol / |p|``.
@@ -157,14 +244,12 @@ def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
     m = _array("measured", measured)
     tol = _tolerance(p, _array("se", se), z, rtol, atol)
     p, m, tol = np.broadcast_arrays(p, m, tol)
-    nz = np.abs(p) > 0
-    if not np.any(nz):
-        return math.inf
     # The tolerance's rtol part moves with the prediction: shifted by a
     # fraction r, the deviation grows by at least r|p| while the tolerance
     # grows by at most rtol * r|p|, hence the factor 1 / (1 - rtol).
-    r = (tol[nz] + np.abs(m[nz] - p[nz])) / (np.abs(p[nz]) * (1 - rtol))
-    return float(np.min(r))
+    r = _element_resolutions(p, m, tol, rtol)
+    finite = np.isfinite(r)
+    return float(np.max(r[finite])) if np.any(finite) else math.inf
 
 
 class Ledger:
@@ -173,13 +258,14 @@ class Ledger:
     Parameters
     ----------
     chapter:
-        The chapter's file stem, e.g. ``"02_compounding_error"``.
+        The page: a chapter's file stem, e.g. ``"02_compounding_error"``, or
+        a section page under it, ``"02_compounding_error/slack_ladder"``.
     directory:
         Ledger folder. By default :func:`claims_dir`, but only when the
-        chapter's own notebook (``<chapter>.ipynb``) is in the working
-        directory or ``IMAGINATION_CLAIMS_DIR`` is set: a copy of the chapter
-        run elsewhere (an assignment, Colab) keeps its claims in memory and
-        never overwrites the book's ledger.
+        page's own notebook (``slack_ladder.ipynb`` for the example) is in
+        the working directory or ``IMAGINATION_CLAIMS_DIR`` is set: a copy of
+        the page run elsewhere (an assignment, Colab) keeps its claims in
+        memory and never overwrites the book's ledger.
     """
 
     def __init__(
@@ -189,18 +275,27 @@ class Ledger:
             raise ValueError(
                 f"chapter must be a non-empty string, got {chapter!r}"
             )
+        parts = chapter.split("/")
+        if any(not p.strip() or p in (".", "..") for p in parts):
+            raise ValueError(
+                f"chapter must be a page name like '02_x' or '02_x/section', "
+                f"got {chapter!r}"
+            )
         self.chapter = chapter
+        notebook = Path.cwd() / f"{parts[-1]}.ipynb"
         if directory is not None:
             folder = Path(directory)
         elif os.environ.get("IMAGINATION_CLAIMS_DIR"):
             folder = claims_dir()
-        elif (Path.cwd() / f"{chapter}.ipynb").is_file():
-            # the chapter itself is executing (the book build, nbval)
+        elif notebook.is_file():
+            # the page itself is executing (the book build, nbval)
             folder = claims_dir()
         else:
             # a copy elsewhere (an assignment, Colab): never overwrite the ledger
             folder = None
         self.path = folder / f"{chapter}.json" if folder is not None else None
+        self.package = package_hash()
+        self.notebook = notebook_hash(notebook) if notebook.is_file() else None
         self.claims: list[Claim] = []
         self._write()
 
@@ -209,7 +304,12 @@ class Ledger:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = [asdict(c) for c in self.claims]
+        payload = {
+            "page": self.chapter,
+            "package": self.package,
+            "notebook": self.notebook,
+            "claims": [asdict(c) for c in self.claims],
+        }
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=1, allow_nan=False))
         tmp.replace(self.path)
@@ -287,40 +387,52 @@ class Ledger:
             raise ValueError(f"predicted must be finite, got {predicted!r}")
         tol = _tolerance(p, s, z, rtol, atol)
         passed = _passes(p, m, tol)
-        # A passing check is sure to catch a prediction off by `res`; a
+        # A passing check is sure to catch an element off by `res`; a
         # failing one has already caught an error, and its power is tol/|p|.
-        res = resolution(
-            p, m if passed else p, se=s, z=z, rtol=rtol, atol=atol
-        )
+        r = _element_resolutions(p, m if passed else p, tol, rtol)
+        finite = np.isfinite(r)
+        res = float(np.max(r[finite])) if np.any(finite) else math.inf
         if not res <= max_resolution:
+            weak = int(np.sum(r > max_resolution))
             raise ValueError(
-                f"claim {id!r} cannot be a test: it resolves only a {res:.1%} "
-                f"error in the prediction (limit {max_resolution:.0%}); raise "
-                "the sample or sharpen the experiment"
+                f"claim {id!r} cannot be a test: its worst element resolves "
+                f"only a {res:.1%} error in the prediction ({weak} of "
+                f"{r.size} elements above the {max_resolution:.0%} limit); "
+                "raise the sample, sharpen the experiment or split the claim"
             )
-        # The mutation check: the prediction off by its resolution must fail.
+        if passed:
+            # the decisive element: the one that resolves worst
+            i = int(np.argmax(np.where(finite, r, -np.inf)))
+        else:
+            # the element that failed by the widest margin (or is not finite)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                margin = np.abs(m - p) / tol
+            margin = np.where(np.isfinite(m), margin, np.inf)
+            i = int(np.nanargmax(np.where(np.isnan(margin), np.inf, margin)))
+        # The mutation check: the decisive element off by `res` must fail.
         step = res * (1 + 1e-9) + 1e-15
         for sign in (1.0, -1.0) if passed else ():
-            mutated = p * (1 + sign * step)
+            mutated = p.copy()
+            mutated.flat[i] = p.flat[i] * (1 + sign * step)
             mtol = _tolerance(mutated, s, z, rtol, atol)
             if _passes(mutated, m, mtol):
                 raise ValueError(
-                    f"claim {id!r}: a prediction off by {sign * step:+.2%} still "
-                    "passes, so the check cannot detect its stated resolution"
+                    f"claim {id!r}: a prediction off by {sign * step:+.2%} "
+                    "still passes, so the check cannot detect its stated "
+                    "resolution"
                 )
-        # the decisive element: the one closest to failing
-        with np.errstate(divide="ignore", invalid="ignore"):
-            margin = np.where(tol > 0, np.abs(m - p) / tol, np.inf * (m != p))
-        i = int(np.nanargmax(np.where(np.isfinite(margin), margin, 0.0)))
-        if not np.all(np.isfinite(m)):
-            i = int(np.flatnonzero(~np.isfinite(m.ravel()))[0])
-        flat = (p.ravel(), m.ravel(), s.ravel())
+        pi, mi, si = (float(a.flat[i]) for a in (p, m, s))
+        has_se = bool(np.any(s > 0))
+        zi = (mi - pi) / si if si > 0 and math.isfinite(mi) else None
         dev = np.abs(m - p)
         detail = (
-            f"largest |measured - predicted| = {float(np.nanmax(dev)):.3g}"
+            f"element {i} of {p.size} decides; largest |measured - predicted|"
+            f" = {float(np.nanmax(dev)):.3g}"
         )
-        if np.any(s > 0):
-            detail += f" ({float(np.nanmax(dev / np.where(s > 0, s, np.inf))):.2f} se)"
+        if has_se:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                zmax = float(np.nanmax(np.where(s > 0, dev / s, 0.0)))
+            detail += f" ({zmax:.2f} se)"
         return self._record(
             Claim(
                 id=id,
@@ -328,13 +440,19 @@ class Ledger:
                 statement=statement,
                 kind="test",
                 passed=passed,
-                predicted=_float(flat[0][i]),
-                measured=_float(flat[1][i]),
-                se=_float(flat[2][i]) if np.any(s > 0) else None,
+                predicted=_float(pi),
+                measured=_float(mi),
+                se=_float(si) if has_se else None,
                 resolution=res,
                 size=int(p.size),
                 detail=detail,
-                extra={"z": z, "rtol": rtol, "atol": atol},
+                extra={
+                    "z": z,
+                    "rtol": rtol,
+                    "atol": atol,
+                    "element": i,
+                    "z_element": _float(zi),
+                },
             )
         )
 
@@ -416,6 +534,112 @@ class Ledger:
             )
         )
 
+    def search(
+        self,
+        id: str,
+        statement: str,
+        *,
+        ratio: Any,
+        where: str,
+        family: str,
+        budget: Any,
+        wrong_bounds: Mapping[str, Any],
+        rtol: float = 1e-6,
+    ) -> Claim:
+        """A worst-case search of an inequality ``measured <= bound``.
+
+        Parameters
+        ----------
+        ratio:
+            The largest ``measured / bound`` the search found over the class;
+            the claim passes when it is at most ``1 + rtol``.
+        where:
+            Where that ratio was found (the system, start state, horizon).
+        family:
+            The class of systems searched, in words.
+        budget:
+            What the search spent (restarts, ascent steps, evaluations), as
+            a string or a mapping.
+        wrong_bounds:
+            Plausible wrong bounds, each mapped to the largest
+            ``measured / wrong bound`` the same search found. A wrong bound
+            is *refuted* when that ratio exceeds ``1 + rtol``.
+        rtol:
+            Rounding allowance of the ratio (the search runs in float64).
+
+        Raises ``ValueError`` when the search refutes no wrong bound (it
+        would not be evidence) and :class:`ClaimFailed` when the ratio
+        exceeds ``1 + rtol``.
+        """
+        self._check_id(id, statement)
+        if not (
+            isinstance(rtol, (int, float))
+            and math.isfinite(rtol)
+            and rtol >= 0
+        ):
+            raise ValueError(
+                f"rtol must be a finite number >= 0, got {rtol!r}"
+            )
+        for name, text in (("where", where), ("family", family)):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+        best = _array("ratio", ratio)
+        if best.size != 1:
+            raise ValueError(
+                f"ratio must be one number, got shape {best.shape}"
+            )
+        best = float(best)
+        if math.isnan(best):
+            raise ValueError("ratio must be a number, got nan")
+        if not isinstance(wrong_bounds, Mapping) or not wrong_bounds:
+            raise ValueError(
+                "wrong_bounds must map each wrong bound's name to the ratio "
+                "the search found against it"
+            )
+        wrong: dict[str, float] = {}
+        for name, value in wrong_bounds.items():
+            v = _array(f"wrong_bounds[{name!r}]", value)
+            if v.size != 1 or math.isnan(float(v)):
+                raise ValueError(f"wrong_bounds[{name!r}] must be one number")
+            wrong[str(name)] = float(v)
+        refuted = [n for n, v in wrong.items() if v > 1 + rtol]
+        if not refuted:
+            raise ValueError(
+                f"claim {id!r} cannot be a search: it refutes none of the "
+                f"wrong bounds {sorted(wrong)}, so it would also have passed "
+                "a wrong bound; search harder or harder-hitting mutations"
+            )
+        budget_text = (
+            ", ".join(f"{k} {v}" for k, v in budget.items())
+            if isinstance(budget, Mapping)
+            else str(budget)
+        )
+        passed = bool(best <= 1 + rtol)
+        return self._record(
+            Claim(
+                id=id,
+                chapter=self.chapter,
+                statement=statement,
+                kind="search",
+                passed=passed,
+                predicted=1.0,
+                measured=_float(best),
+                size=1,
+                detail=f"worst case at {where}",
+                extra={
+                    "family": family,
+                    "budget": budget_text,
+                    "where": where,
+                    "rtol": rtol,
+                    "wrong_bounds": {
+                        n: (v if math.isfinite(v) else None)
+                        for n, v in wrong.items()
+                    },
+                    "refuted": refuted,
+                },
+            )
+        )
+
     # -- reading -----------------------------------------------------------
     def __getitem__(self, id: str) -> Claim:
         for c in self.claims:
@@ -428,26 +652,17 @@ class Ledger:
         return {k: sum(c.kind == k for c in self.claims) for k in KINDS}
 
     def summary(self):
-        """The chapter's claims as a rendered table (for the chapter's end)."""
+        """The page's claims as a rendered table (for the page's end)."""
         from .notebook import table
 
-        rows = []
-        for c in self.claims:
-            if c.kind == "test":
-                fig = f"resolves {c.resolution:.1%}"
-            elif c.kind == "bound":
-                fig = "slack " + (
-                    "inf" if c.slack is None else f"{c.slack:.3g}x"
-                )
-            else:
-                fig = ""
-            rows.append(
-                (
-                    f"`{c.id}`",
-                    c.kind,
-                    c.statement,
-                    fig,
-                    "pass" if c.passed else "FAIL",
-                )
+        rows = [
+            (
+                f"`{c.id}`",
+                c.kind,
+                c.statement,
+                c.figure(),
+                "pass" if c.passed else "FAIL",
             )
+            for c in self.claims
+        ]
         return table(rows, ["claim", "kind", "statement", "figure", "result"])
