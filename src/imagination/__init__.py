@@ -23,6 +23,7 @@ learning_curves  chapter 4's experiments: nested-subset training, per-size Lipsc
 claims           every numerical check of a chapter, recorded in the verification ledger
 notebook         glue that works without myst-nb (Colab), tables rendered as tables
 plotting         the house style for figures: column width, legible fonts, colour-blind safe
+diagrams         block diagrams of models with parts: labelled boxes and arrows, in the house style
 benchmark        the rollout speed benchmark (engine, NumPy, Python loop, roofline)
 ===============  ====================================================================================
 
@@ -64,6 +65,7 @@ _MODULES = (
     "claims",
     "notebook",
     "plotting",
+    "diagrams",
 )
 
 __all__ = [*_MODULES, "Trajectory", "make_rollout", "__version__"]
