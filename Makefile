@@ -12,10 +12,11 @@ EXTRAS := book,test,course
 HTML   := _build/html/index.html
 
 .PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean \
-	assignments book-student
+	assignments book-student book-fresh
 
 help:
 	@echo "make book       set up .venv, execute all chapters, build the HTML book"
+	@echo "make book-fresh re-execute every page, then build (after a change in src/imagination)"
 	@echo "make test       ruff (format + lint), unit tests and nbval over every chapter notebook"
 	@echo "make lint       ruff format --check and ruff check, code and notebooks"
 	@echo "make test-site  checks of the built site (HTML, headless Chromium); run after make book"
@@ -43,6 +44,14 @@ lock: $(STAMP)
 venv: $(STAMP)
 
 book: $(STAMP)
+	$(BIN)/jupyter-book build . --keep-going
+	@echo
+	@echo "The book is at file://$(CURDIR)/$(HTML)"
+
+# Re-execute every page (the execution cache keys on a page's code only, so after a change in
+# src/imagination the ledger page refuses the old claims until the pages run again).
+book-fresh: $(STAMP)
+	rm -rf _build/.jupyter_cache _build/claims _build/jupyter_execute
 	$(BIN)/jupyter-book build . --keep-going
 	@echo
 	@echo "The book is at file://$(CURDIR)/$(HTML)"

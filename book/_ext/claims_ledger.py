@@ -1,25 +1,39 @@
-"""Sphinx extension: the verification ledger page.
+"""Sphinx extension: the verification ledger page, and the guard that keeps it
+true.
 
 The directive ``claims-ledger`` marks where the table of all claims goes. The
-table is built when the page is written, after every chapter has executed and
-written ``_build/claims/<chapter>.json`` (see :mod:`imagination.claims`), so
-it always shows the claims of this build. The ledger page is re-read on every
-build, and a failing claim is reported as a warning, which fails a build run
-with ``-W``.
+table is built when the page is written, after every page has executed and
+written ``_build/claims/<page>.json`` (see :mod:`imagination.claims`). Before
+it renders anything, the ledger is checked against the sources, and the build
+stops with an error (with or without ``-W``) naming the pages when
+
+- a page listed in ``book/claims.yml`` wrote no ledger file, or a ledger file
+  belongs to no listed page;
+- a page's claim ids differ from its committed list in ``book/claims.yml``
+  (a claim was dropped or added without saying so);
+- a ledger file was written by another version of the package or of the
+  page's code (``execute_notebooks: cache`` re-executes a page only when its
+  code cells change, so a change in ``src/imagination`` leaves old claims
+  behind: ``make book-fresh`` re-executes every page);
+- a claim failed.
+
+``python tools/ledger.py ids --write`` rewrites ``book/claims.yml`` from the
+ledger of a build, on purpose.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import yaml
 from docutils import nodes
-from sphinx.util import logging
+from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
-logger = logging.getLogger(__name__)
+from imagination import claims as claims_mod
 
-KIND_ORDER = {"test": 0, "bound": 1, "consistency": 2, "sanity": 3}
+KIND_ORDER = {k: i for i, k in enumerate(claims_mod.KINDS)}
+IDS_FILE = "book/claims.yml"
 
 
 class ledger_placeholder(nodes.General, nodes.Element):
@@ -37,11 +51,57 @@ def _claims_dir(app) -> Path:
     return Path(app.srcdir) / "_build" / "claims"
 
 
-def _load(app) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    folder = _claims_dir(app)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        out[path.stem] = json.loads(path.read_text())
+def expected_ids(srcdir) -> dict[str, list[str]]:
+    """The committed claim ids of every page (``book/claims.yml``)."""
+    path = Path(srcdir) / IDS_FILE
+    if not path.is_file():
+        return {}
+    return {
+        str(k): list(v or [])
+        for k, v in (yaml.safe_load(path.read_text()) or {}).items()
+    }
+
+
+def problems(srcdir, pages: dict[str, dict]) -> list[str]:
+    """Everything that makes the ledger of a build untrustworthy."""
+    srcdir = Path(srcdir)
+    want = expected_ids(srcdir)
+    package = claims_mod.package_hash()
+    out: list[str] = []
+    for page in sorted(set(want) - set(pages)):
+        out.append(f"{page}: wrote no claims (did it execute?)")
+    for page in sorted(set(pages) - set(want)):
+        out.append(
+            f"{page}: its claims are not listed in {IDS_FILE} (a new or "
+            "renamed page: `python tools/ledger.py ids --write`; a removed "
+            "page: delete its file under _build/claims)"
+        )
+    stale = []
+    for page, data in pages.items():
+        ids = [c["id"] for c in data["claims"]]
+        if page in want and sorted(ids) != sorted(want[page]):
+            lost = sorted(set(want[page]) - set(ids))
+            new = sorted(set(ids) - set(want[page]))
+            out.append(
+                f"{page}: claim ids differ from {IDS_FILE}"
+                + (f"; missing {lost}" if lost else "")
+                + (f"; not listed {new}" if new else "")
+            )
+        notebook = srcdir / "book" / f"{page}.ipynb"
+        if data.get("package") != package or (
+            notebook.is_file()
+            and data.get("notebook") != claims_mod.notebook_hash(notebook)
+        ):
+            stale.append(page)
+        for c in data["claims"]:
+            if not c["passed"]:
+                out.append(f"{page}: claim {c['id']} failed: {c['statement']}")
+    if stale:
+        out.append(
+            "stale claims, written by another version of the package or "
+            f"the page's code: {', '.join(stale)}; run `make book-fresh` to "
+            "re-execute every page"
+        )
     return out
 
 
@@ -49,26 +109,39 @@ def _fmt(x, spec=".4g") -> str:
     return "" if x is None else format(x, spec)
 
 
-def _share(r: float) -> str:
-    """A relative error as a percentage, readable from 1e-9 to 1."""
-    return f"{r:.1%}" if r >= 1e-3 else f"{100 * r:.1g}%"
+def _se_z(c: dict) -> str:
+    if c["kind"] != "test" or c.get("se") is None:
+        return ""
+    z = (c.get("extra") or {}).get("z_element")
+    return f"{c['se']:.3g}" + ("" if z is None else f" (z = {z:+.2f})")
 
 
-def _figure(c: dict) -> str:
-    if c["kind"] == "test" and c.get("resolution") is not None:
-        return f"resolves {_share(c['resolution'])}"
-    if c["kind"] == "bound":
-        return (
-            "slack inf"
-            if c.get("slack") is None
-            else f"slack {c['slack']:.3g}x"
+def _statement(c: dict) -> nodes.paragraph:
+    para = nodes.paragraph()
+    para += nodes.literal(text=c["id"])
+    para += nodes.Text(f" ({c['kind']}): {c['statement']}")
+    extra = c.get("extra") or {}
+    if c["kind"] == "search":
+        wrong = extra.get("wrong_bounds", {})
+        refuted = set(extra.get("refuted", []))
+        para += nodes.Text(
+            f" Class: {extra.get('family', '')}. Budget: "
+            f"{extra.get('budget', '')}. "
+            f"Worst case at {extra.get('where', '')}."
+            " Wrong bounds: "
+            + "; ".join(
+                f"{name} ({'refuted' if name in refuted else 'not refuted'}, "
+                f"ratio {_fmt(v, '.3g')})"
+                for name, v in wrong.items()
+            )
+            + "."
         )
-    return ""
+    return para
 
 
 def _table(claims: list[dict]) -> nodes.table:
-    header = ["claim", "kind", "statement", "predicted", "measured", "result"]
-    widths = [14, 8, 40, 10, 10, 14]
+    header = ["claim", "predicted", "measured", "se (z)", "result"]
+    widths = [44, 10, 10, 12, 16]
     table = nodes.table(classes=["claims-ledger"])
     group = nodes.tgroup(cols=len(header))
     table += group
@@ -83,81 +156,94 @@ def _table(claims: list[dict]) -> nodes.table:
     tbody = nodes.tbody()
     group += tbody
     for c in sorted(claims, key=lambda c: KIND_ORDER.get(c["kind"], 9)):
-        verdict = "pass" if c["passed"] else "FAIL"
-        figure = _figure(c)
+        claim = claims_mod.Claim(
+            **{
+                k: v
+                for k, v in c.items()
+                if k in claims_mod.Claim.__dataclass_fields__
+            }
+        )
         result = nodes.paragraph()
-        result += nodes.strong(text=verdict)
-        if figure:
-            result += nodes.Text(f", {figure}")
-        cells = [
-            nodes.literal(text=c["id"]),
-            nodes.Text(c["kind"]),
-            nodes.Text(c["statement"]),
-            nodes.Text(_fmt(c.get("predicted"))),
-            nodes.Text(_fmt(c.get("measured"))),
-        ]
+        result += nodes.strong(text="pass" if c["passed"] else "FAIL")
+        if claim.figure():
+            result += nodes.Text(f", {claim.figure()}")
         row = nodes.row()
-        for cell in cells:
-            para = nodes.paragraph()
-            para += cell
-            row += nodes.entry("", para)
+        row += nodes.entry("", _statement(c))
+        for text in (
+            _fmt(c.get("predicted")),
+            _fmt(c.get("measured")),
+            _se_z(c),
+        ):
+            row += nodes.entry("", nodes.paragraph(text=text))
         row += nodes.entry("", result)
         tbody += row
     return table
 
 
+def _title(app, page: str) -> str:
+    doc = f"book/{page}"
+    if doc in app.env.titles:
+        return app.env.titles[doc].astext()
+    return page.replace("_", " ")
+
+
+def _page_section(app, page: str, claims: list[dict]) -> nodes.section:
+    section = nodes.section(ids=[f"ledger-{page.replace('/', '-')}"])
+    section += nodes.title(text=_title(app, page))
+    tests = [c for c in claims if c["kind"] == "test" and c["passed"]]
+    worst = max((c["resolution"] for c in tests), default=None)
+    line = (
+        f"{len(claims)} claim{'s' * (len(claims) != 1)}, "
+        f"{len(tests)} passing test{'s' * (len(tests) != 1)}"
+    )
+    searches = [c for c in claims if c["kind"] == "search"]
+    if searches:
+        line += f", {len(searches)} search{'es' * (len(searches) != 1)}"
+    if worst is not None:
+        best = min(c["resolution"] for c in tests)
+        line += (
+            f"; each test resolves a {claims_mod.share(worst)} error or better"
+            f" (the sharpest {claims_mod.share(best)})"
+        )
+    section += nodes.paragraph(text=line + ".")
+    if claims:
+        section += _table(claims)
+    return section
+
+
 def _resolve(app, doctree, docname):
     for node in doctree.findall(ledger_placeholder):
-        by_chapter = _load(app)
+        pages = claims_mod.load_pages(_claims_dir(app))
+        found = problems(app.srcdir, pages)
+        if found:
+            raise ExtensionError(
+                "the verification ledger cannot be trusted:\n  - "
+                + "\n  - ".join(found)
+            )
         content: list[nodes.Node] = []
-        if not by_chapter:
+        if not pages:
             content.append(
                 nodes.paragraph(text="No claims were recorded in this build.")
             )
-        total = sum(len(v) for v in by_chapter.values())
-        counts = {}
-        for claims in by_chapter.values():
-            for c in claims:
-                counts[c["kind"]] = counts.get(c["kind"], 0) + 1
-        failed = sum(not c["passed"] for v in by_chapter.values() for c in v)
-        for chapter, claims in by_chapter.items():
-            for c in claims:
-                if not c["passed"]:
-                    logger.warning(
-                        "claim %s of %s failed: %s",
-                        c["id"],
-                        chapter,
-                        c["statement"],
-                        location=docname,
-                        type="claims",
-                        subtype="failed",
-                    )
-        summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in KIND_ORDER)
+        every = [c for data in pages.values() for c in data["claims"]]
+        counts = {k: sum(c["kind"] == k for c in every) for k in KIND_ORDER}
+        chapters = sorted({page.split("/")[0] for page in pages})
+        summary = ", ".join(f"{counts[k]} {k}" for k in KIND_ORDER)
         content.append(
             nodes.paragraph(
-                text=f"This build recorded {total} claims in "
-                f"{len(by_chapter)} chapters ({summary}); {failed} failed."
+                text=f"This build recorded {len(every)} claims on "
+                f"{len(pages)} pages of {len(chapters)} chapters ({summary}); "
+                "all held, and every page's claims were written by this "
+                "version of the package and of the page's code."
             )
         )
-        for chapter, claims in by_chapter.items():
-            section = nodes.section(ids=[f"ledger-{chapter}"])
-            doc = f"book/{chapter}"
-            title = (
-                app.env.titles[doc].astext()
-                if doc in app.env.titles
-                else chapter.replace("_", " ")
+        for chapter in chapters:
+            section = _page_section(
+                app, chapter, pages.get(chapter, {}).get("claims", [])
             )
-            section += nodes.title(text=title)
-            n_test = [c for c in claims if c["kind"] == "test" and c["passed"]]
-            best = min((c["resolution"] for c in n_test), default=None)
-            line = (
-                f"{len(claims)} claim{'s' * (len(claims) != 1)}, "
-                f"{len(n_test)} passing test{'s' * (len(n_test) != 1)}"
-            )
-            if best is not None:
-                line += f"; the sharpest resolves a {_share(best)} error"
-            section += nodes.paragraph(text=line + ".")
-            section += _table(claims)
+            for page in pages:
+                if page.startswith(chapter + "/"):
+                    section += _page_section(app, page, pages[page]["claims"])
             content.append(section)
         node.replace_self(content)
 
@@ -180,7 +266,7 @@ def setup(app):
     app.connect("env-get-outdated", _always_outdated)
     app.connect("doctree-resolved", _resolve)
     return {
-        "version": "1.0",
+        "version": "2.0",
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

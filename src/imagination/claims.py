@@ -180,11 +180,13 @@ def load_pages(directory: str | os.PathLike | None = None) -> dict[str, dict]:
     folder = Path(directory) if directory is not None else claims_dir()
     if folder is None or not folder.is_dir():
         return {}
-    out: dict[str, dict] = {}
-    for path in sorted(folder.rglob("*.json")):
-        page = path.relative_to(folder).with_suffix("").as_posix()
-        out[page] = json.loads(path.read_text())
-    return out
+    files = {
+        path.relative_to(folder).with_suffix("").as_posix(): path
+        for path in folder.rglob("*.json")
+    }
+    return {
+        page: json.loads(files[page].read_text()) for page in sorted(files)
+    }
 
 
 def load(directory: str | os.PathLike | None = None) -> list[dict]:

@@ -23,8 +23,10 @@ SITE = Path(
     os.environ.get("IMAGINATION_SITE") or REPO / "_build" / "html"
 ).resolve()
 BOOK = Path(os.environ.get("IMAGINATION_BOOK") or REPO).resolve()
-#: Pages whose file name looks like ``book/NN_name.html`` are chapters.
+#: Pages whose file name looks like ``book/NN_name.html`` are chapters (lecture pages).
 CHAPTER_GLOB = "book/[0-9][0-9]_*.html"
+#: A chapter's section pages: ``book/NN_name/<section>.html``.
+SECTION_GLOB = "book/[0-9][0-9]_*/*.html"
 SKIP_MESSAGE = (
     f"book not built: no {SITE / 'index.html'}; run `make book` first"
 )
@@ -36,6 +38,13 @@ def site_built() -> bool:
 
 def chapter_paths() -> list[Path]:
     return sorted(SITE.glob(CHAPTER_GLOB)) if site_built() else []
+
+
+def notebook_paths() -> list[Path]:
+    """Lecture pages and their section pages."""
+    if not site_built():
+        return []
+    return sorted([*SITE.glob(CHAPTER_GLOB), *SITE.glob(SECTION_GLOB)])
 
 
 def html_paths() -> list[Path]:
@@ -89,7 +98,11 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_generate_tests(metafunc):
     """Parametrize ``chapter`` over the chapter pages and ``html_page`` over every page."""
-    for name, paths in (("chapter", chapter_paths), ("html_page", html_paths)):
+    for name, paths in (
+        ("chapter", chapter_paths),
+        ("notebook", notebook_paths),
+        ("html_page", html_paths),
+    ):
         if name in metafunc.fixturenames:
             found = paths()
             # An empty list would silently skip; a built site without pages must fail instead.
@@ -347,6 +360,16 @@ def chapter_page(chapter, load_page) -> Page:
             f"no chapter pages ({CHAPTER_GLOB}) in the built site {SITE}"
         )
     return load_page(chapter)
+
+
+@pytest.fixture
+def notebook_page(notebook, load_page) -> Page:
+    """A lecture page or one of its section pages."""
+    if notebook == "<none found>":
+        pytest.fail(
+            f"no chapter pages ({CHAPTER_GLOB}) in the built site {SITE}"
+        )
+    return load_page(notebook)
 
 
 @pytest.fixture

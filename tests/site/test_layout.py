@@ -7,10 +7,16 @@ wide for images.
 
 from __future__ import annotations
 
+import re
 import struct
+import sys
+from pathlib import Path
 from urllib.parse import unquote
 
 from imagination import plotting
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import page_budget  # noqa: E402  (the budgets, one definition)
 
 #: Longest code line or text-output line that fits the column without a sideways scroll.
 MAX_COLUMNS = 80
@@ -39,20 +45,77 @@ def _wide_lines(page, cls):
     ]
 
 
-def test_code_lines_fit_the_column(chapter_page):
-    wide = _wide_lines(chapter_page, "cell_input")
+def test_code_lines_fit_the_column(notebook_page):
+    wide = _wide_lines(notebook_page, "cell_input")
     assert not wide, (
-        f"{chapter_page.name}: {len(wide)} code lines over {MAX_COLUMNS} characters, "
+        f"{notebook_page.name}: {len(wide)} code lines over {MAX_COLUMNS} characters, "
         f"e.g. {wide[0]!r}"
     )
 
 
-def test_text_outputs_fit_the_column(chapter_page):
-    wide = _wide_lines(chapter_page, "cell_output")
+def test_text_outputs_fit_the_column(notebook_page):
+    wide = _wide_lines(notebook_page, "cell_output")
     assert not wide, (
-        f"{chapter_page.name}: {len(wide)} printed lines over {MAX_COLUMNS} characters "
+        f"{notebook_page.name}: {len(wide)} printed lines over {MAX_COLUMNS} characters "
         f"(render tables with imagination.notebook.table), e.g. {wide[0]!r}"
     )
+
+
+_PROSE = {"p", "li", "td", "th", "dd", "dt"}
+_NOT_PROSE = {"pre", "script", "style", "button"}
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+
+
+def prose_words(page) -> int:
+    """Words of running text: paragraphs, list items and table cells outside
+    code cells (inputs and outputs) and outside math."""
+    words = 0
+
+    def walk(node, in_prose):
+        nonlocal words
+        for child in node.children:
+            if isinstance(child, str):
+                if in_prose:
+                    words += len(_WORD.findall(child))
+                continue
+            cls = child.classes
+            if (
+                child.tag in _NOT_PROSE
+                or "cell" in cls
+                or "math" in cls
+                or "headerlink" in cls
+            ):
+                continue
+            walk(child, in_prose or child.tag in _PROSE)
+
+    walk(page.main(), False)
+    return words
+
+
+def visible_code_cells(page) -> list[int]:
+    """Non-blank lines of each code cell whose input the page shows."""
+    out = []
+    for cell in page.main().find_all("div", "cell"):
+        if cell.classes & {"tag_hide-input", "tag_hide-cell"}:
+            continue
+        for inp in cell.find_all("div", "cell_input"):
+            lines = [ln for ln in _pre_lines(inp) if ln.strip()]
+            out.append(len(lines))
+    return out
+
+
+def test_pages_keep_to_their_budget(notebook_page):
+    """A lecture is one sitting; a section page one study (tools/page_budget.py)."""
+    lecture = notebook_page.path.parent.name == "book"
+    cells = visible_code_cells(notebook_page)
+    m = page_budget.Measure(
+        notebook_page.name,
+        lecture,
+        prose_words(notebook_page),
+        sum(cells),
+        cells,
+    )
+    assert not m.problems(), f"{notebook_page.name}: {'; '.join(m.problems())}"
 
 
 def _png_size(path):
