@@ -43,7 +43,10 @@ lock: $(STAMP)
 
 venv: $(STAMP)
 
+# Pages execute in parallel into the execution cache first (tools/execute.py), then the build
+# takes them from there.
 book: $(STAMP)
+	$(BIN)/python tools/execute.py
 	$(BIN)/jupyter-book build . --keep-going
 	@echo
 	@echo "The book is at file://$(CURDIR)/$(HTML)"
@@ -52,6 +55,7 @@ book: $(STAMP)
 # src/imagination the ledger page refuses the old claims until the pages run again).
 book-fresh: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/claims _build/jupyter_execute
+	$(BIN)/python tools/execute.py
 	$(BIN)/jupyter-book build . --keep-going
 	@echo
 	@echo "The book is at file://$(CURDIR)/$(HTML)"
@@ -61,14 +65,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Unit tests one after another; the notebook pages under nbval two at a time (pytest-xdist).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests book
+	$(BIN)/python -m pytest -p no:cacheprovider tests
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --nbval-lax --nbval-current-env book
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not colab" tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env book
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --nbval-lax --nbval-current-env book
 
 test-site: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/site
