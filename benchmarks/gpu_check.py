@@ -10,7 +10,8 @@ IPython is missing.
 What it does, writing everything into ``--out``:
 
 1. prints and records the devices JAX sees and the versions in use;
-2. executes every chapter (``book/NN_*.ipynb``) cell by cell in a fresh
+2. executes every chapter (``book/NN_*.ipynb``) and its section pages
+   (``book/NN_*/*.ipynb``) cell by cell in a fresh
    IPython shell, one subprocess per chapter, with every assert and claim
    live and Monte-Carlo sizes at the backend's scale
    (:func:`imagination.device.mc_size`); claims land in ``out/claims``;
@@ -150,11 +151,12 @@ def _chapter(path: Path, out: Path, timeout: float, extra_env: dict) -> dict:
     except subprocess.TimeoutExpired:
         ok, tail = False, f"timed out after {timeout:.0f} s"
     seconds = time.perf_counter() - start
-    (out / f"{path.stem}.log").write_text(tail)
+    page = path.relative_to(ROOT / "book").with_suffix("").as_posix()
+    (out / f"{page.replace('/', '__')}.log").write_text(tail)
     status = "pass" if ok else "FAIL"
-    print(f"  {path.stem:34s} {status}  {seconds:6.1f} s", flush=True)
+    print(f"  {page:48s} {status}  {seconds:6.1f} s", flush=True)
     return {
-        "chapter": path.stem,
+        "chapter": page,
         "passed": ok,
         "seconds": round(seconds, 1),
         "tail": "" if ok else tail,
@@ -266,10 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     wanted = {c.strip() for c in args.chapters.split(",") if c.strip()}
+    book = ROOT / "book"
     chapters = [
         p
-        for p in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
-        if not wanted or p.name[:2] in wanted
+        for p in sorted(
+            [
+                *book.glob("[0-9][0-9]_*.ipynb"),
+                *book.glob("[0-9][0-9]_*/*.ipynb"),
+            ]
+        )
+        if not wanted or p.relative_to(book).as_posix()[:2] in wanted
     ]
     if not chapters:
         ap.error(f"no chapter matches --chapters {args.chapters!r}")
