@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from imagination import envs, latent, models
+from imagination.device import enable_x64
 from imagination.rollout import Trajectory
 
 
@@ -235,7 +236,7 @@ def test_tight_return_gap_equals_bound_and_its_elasticities():
     from imagination import bounds
 
     p, l, k, ed, er, g, H = 0.7, 0.4, 0.3, 0.02, 0.01, 0.8, 12
-    with jax.enable_x64(True):
+    with enable_x64():
         x = jnp.log(jnp.array([p, l, k], jnp.float64))
         gap = float(latent.tight_return_gap(x, ed, er, g, H, start=-2.0))
         grad = np.asarray(

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import attribution, policies
 from ._checks import integer, number
+from ._compat import batched_map
 from .rollout import rollout
 
 __all__ = [
@@ -122,7 +123,7 @@ def closed_loop_jacobians(
 
     flat = states.reshape(-1, states.shape[-1])
     if flat.shape[0] > batch_size:
-        jac = jax.lax.map(jax.jacfwd(g), flat, batch_size=int(batch_size))
+        jac = batched_map(jax.jacfwd(g), flat, int(batch_size))
     else:
         jac = jax.vmap(jax.jacfwd(g))(flat)
     return jac.reshape(*states.shape, states.shape[-1])

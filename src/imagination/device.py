@@ -10,7 +10,16 @@ import os
 
 import jax
 
-__all__ = ["backend", "on_accelerator", "mc_size", "describe", "device_count"]
+from ._compat import enable_x64
+
+__all__ = [
+    "backend",
+    "on_accelerator",
+    "mc_size",
+    "describe",
+    "device_count",
+    "enable_x64",
+]
 
 
 def backend() -> str:

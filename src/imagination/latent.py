@@ -959,7 +959,7 @@ def tight_return_gap(
     ``eps_d`` and ``eps_r`` (:func:`imagination.attribution.tight_system`). The coefficients
     enter as ``log_coeffs = log(p, l, k)`` (traced), so ``jax.grad`` of the log of the gap gives
     its elasticities ``d log gap / d log (p, l, k)``. The dtype follows ``log_coeffs`` (use
-    float64 under ``jax.enable_x64(True)`` for derivatives to many digits).
+    float64 under ``imagination.device.enable_x64()`` for derivatives to many digits).
 
     Parameters
     ----------

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import attribution, data, policies
+from ._compat import enable_x64
 from .models import dynamics_model, reward_model, sup_error
 from .models import fit as _fit
 from .models import mlp_init as _mlp_init
@@ -540,7 +541,7 @@ def tight_budget_gaps(
         raise ValueError("laws: the coefficients a_d, a_r must be positive")
     eps_d, eps_r = _laws(n_d, n_r, a_d, al, a_r, be)
     shape = eps_d.shape
-    with jax.enable_x64(True):
+    with enable_x64():
         run = _tight_rollout(int(horizon))
         f64 = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
         s0 = f64(np.asarray(starts, np.float64).reshape(-1, 1))
