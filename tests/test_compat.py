@@ -24,8 +24,3 @@ def test_chunked_map_equals_vmap(n, b):
         for g, w in zip(got, want):
             assert g.shape == w.shape
             np.testing.assert_allclose(np.asarray(g), np.asarray(w))
-
-
-def test_trapezoid():
-    x = np.linspace(0.0, 2.0, 5)
-    assert _compat.trapezoid(x**2, x) == pytest.approx(2.75)

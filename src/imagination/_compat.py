@@ -8,10 +8,11 @@ carries them here, in one place, instead of raising its floor:
 * :func:`enable_x64`: ``jax.enable_x64`` (newer JAX) or ``jax.experimental.enable_x64``
   (older JAX, removed from newer);
 * :func:`batched_map`: ``jax.lax.map(f, xs, batch_size=b)`` (JAX >= 0.4.31) or the same
-  chunked ``vmap`` written out;
-* :func:`trapezoid`: ``numpy.trapezoid`` (NumPy >= 2) or ``numpy.trapz``.
+  chunked ``vmap`` written out.
 
-Each older branch is tested on the newest versions too (``tests/test_compat.py``).
+Each older branch is tested on the newest versions too (``tests/test_compat.py``). NumPy 1.26
+has no ``numpy.trapezoid`` (NumPy 2 deprecates ``numpy.trapz``): pages integrate with
+``scipy.integrate.trapezoid``, which every supported SciPy has.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import inspect
 from typing import Any, Callable
 
 import jax
-import numpy as np
 
-__all__ = ["enable_x64", "batched_map", "trapezoid"]
+__all__ = ["enable_x64", "batched_map"]
 
 
 def enable_x64(new_val: bool = True) -> contextlib.AbstractContextManager:
@@ -67,7 +67,3 @@ def batched_map(f: Callable, xs: Any, batch_size: int) -> Any:
     if _MAP_HAS_BATCH:
         return jax.lax.map(f, xs, batch_size=int(batch_size))
     return _chunked_map(f, xs, batch_size)
-
-
-trapezoid: Callable[..., Any] = getattr(np, "trapezoid", None) or np.trapz
-"""``numpy.trapezoid`` (NumPy >= 2), else ``numpy.trapz`` (the same rule)."""
