@@ -154,6 +154,60 @@ def test_tight_system_attains_the_bound():
         pipeline.tight_system_gap([0.1], [0.1], [1.0], [1.0], 0.9, 0)
 
 
+def test_aligned_system_with_a_policy_attains_the_separate_bound():
+    """With L_pi > 0 the engine's gap is chapter 3's bound, (1 + L_pi) included."""
+    rng = np.random.default_rng(1)
+    e_d, e_r, lf, lr, lp = rng.uniform(0.05, 0.6, (5, 4))
+    gap = pipeline.aligned_return_gap(
+        e_d, e_r, lf, lr, lp, 0.9, 10, starts=[-0.3, 0.0, 0.2]
+    )
+    assert gap.shape == (4, 3)
+    ref = np.array(
+        [
+            bounds.return_error_bound(*c, 0.9, 10)
+            for c in zip(e_d, e_r, lf, lr, lp)
+        ]
+    )
+    np.testing.assert_allclose(gap, ref[:, None] * np.ones(3), rtol=1e-5)
+    dropped = [
+        bounds.return_error_bound(a, b, c, d, 0.0, 0.9, 10)
+        for a, b, c, d in zip(e_d, e_r, lf, lr)
+    ]
+    assert np.all(gap[:, 0] > 1.01 * np.array(dropped))
+    with pytest.raises(ValueError, match="lip_policy"):
+        pipeline.aligned_return_gap(0.1, 0.1, 1.0, 1.0, -1.0, 0.9, 3)
+    with pytest.raises(ValueError, match="starts"):
+        pipeline.aligned_return_gap(0.1, 0.1, 1.0, 1.0, 1.0, 0.9, 3, [])
+
+
+def test_certificates_and_plan_validation(pipe):
+    keys = jax.random.split(jax.random.key(5), 2)
+    dyn, rew = pipe.fit_models(keys, np.array([32, 32]), np.array([32, 32]))
+    ev = pipe.evaluate(keys, jnp.zeros((2, 1, 2)), dyn, rew)
+    cert = pipeline.certificates(ev, pipe.task)
+    sep = pipeline.certificates(ev, pipe.task, separate=True)
+    assert cert.shape == sep.shape == (2,)
+    first = bounds.return_error_bound(
+        float(ev.eps_dynamics[0]),
+        float(ev.eps_reward[0]),
+        float(ev.lip_closed_loop[0]),
+        float(ev.lip_reward_closed_loop[0]),
+        0.0,
+        pipe.task.gamma,
+        pipe.task.horizon,
+    )
+    assert cert[0] == first
+    with pytest.raises(ValueError, match="evaluation"):
+        pipeline.certificates((1, 2), pipe.task)
+    for bad in ([16], [32, 16], [16, 128]):
+        with pytest.raises(ValueError, match="sizes"):
+            pipeline.plan_budget(pipe, 64, bad, 2, jax.random.key(0))
+    with pytest.raises(ValueError, match="budget"):
+        pipeline.plan_budget(pipe, 65, [16, 32], 2, jax.random.key(0))
+    with pytest.raises(ValueError, match="seeds"):
+        pipeline.plan_budget(pipe, 64, [16, 32], 0, jax.random.key(0))
+
+
 def test_label_noise_probe_matches_g_over_n_minus_1():
     """E||g_noisy - g_clean||^2 = sigma^2 G / (N - 1) with the LOO baseline."""
     from imagination import policies, training

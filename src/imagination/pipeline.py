@@ -61,9 +61,13 @@ __all__ = [
     "Pipeline",
     "make_pipeline",
     "make_label_noise_probe",
+    "aligned_return_gap",
     "tight_system_gap",
     "Comparison",
     "compare_paired",
+    "Plan",
+    "plan_budget",
+    "certificates",
 ]
 
 Array = jax.Array
@@ -772,6 +776,123 @@ def make_label_noise_probe(
 
 
 # ============================================================================= tight system
+def _constants(**named: Any) -> list[np.ndarray]:
+    """Broadcast named non-negative finite constants to one shape, or raise naming one."""
+    arrays = []
+    for name, value in named.items():
+        arr = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        arrays.append(arr)
+    try:
+        return list(np.broadcast_arrays(*arrays))
+    except ValueError:
+        raise ValueError(
+            f"the constants {', '.join(named)} must broadcast to one shape"
+        ) from None
+
+
+def _gamma_horizon(gamma: float, horizon: int) -> None:
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+        raise ValueError(
+            f"horizon must be a positive integer, got {horizon!r}"
+        )
+
+
+def aligned_return_gap(
+    eps_dynamics: Any,
+    eps_reward: Any,
+    lip_dynamics: Any,
+    lip_reward: Any,
+    lip_policy: Any,
+    gamma: float,
+    horizon: int,
+    starts: Any = (0.0,),
+) -> np.ndarray:
+    """Imagined-minus-true return of the aligned one-dimensional system, by rollouts.
+
+    For each set of constants the true world is ``f(s, a) = p (s + a)``, ``r(s, a) = l (s + a)``
+    (:func:`imagination.attribution.affine_dynamics`, ``affine_reward``), the learned models
+    are ``f + eps_d`` and ``r + eps_r``, and the policy is ``a = k s``, with
+    ``p = lip_dynamics``, ``l = lip_reward`` and ``k = lip_policy``. Every error points the same
+    way, so the state error obeys ``delta_{t+1} = p (1 + k) delta_t + eps_d`` with equality and
+    the return gap attains the bound ``sum_{t<H} gamma^t [eps_r + l (1 + k) delta_t]`` from
+    every start state. Both returns come from the rollout engine
+    (:func:`imagination.rollout.make_rollout`), which composes policy, dynamics and reward
+    itself: the factor ``(1 + k)`` is not typed anywhere here.
+
+    Parameters
+    ----------
+    eps_dynamics, eps_reward, lip_dynamics, lip_reward, lip_policy:
+        Arrays that broadcast to one shape (one entry per system), all ``>= 0``.
+    gamma, horizon:
+        Discount in ``[0, 1]`` and number of steps ``>= 1``.
+    starts:
+        Start states ``s_0`` (one-dimensional, any finite values).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``J_hat(s_0) - J(s_0)`` of shape ``(*constants shape, len(starts))`` (float64 numbers
+        from float32 rollouts).
+
+    Examples
+    --------
+    >>> gap = aligned_return_gap(0.1, 0.2, 0.5, 0.5, 1.0, 1.0, 2, starts=[0.0, 1.0])
+    >>> np.round(gap, 5).tolist()
+    [0.45, 0.45]
+    """
+    ed, er, lf, lr, lp = _constants(
+        eps_dynamics=eps_dynamics,
+        eps_reward=eps_reward,
+        lip_dynamics=lip_dynamics,
+        lip_reward=lip_reward,
+        lip_policy=lip_policy,
+    )
+    _gamma_horizon(gamma, horizon)
+    s0 = np.asarray(starts, dtype=np.float64).ravel()
+    if s0.size < 1 or not np.all(np.isfinite(s0)):
+        raise ValueError(f"starts must be finite numbers, got {starts!r}")
+    shape = ed.shape
+    f32 = lambda a: jnp.asarray(a.ravel(), jnp.float32)  # noqa: E731
+    gap = _aligned_gaps(
+        f32(ed),
+        f32(er),
+        f32(lf),
+        f32(lr),
+        f32(lp),
+        jnp.asarray(s0[:, None], jnp.float32),
+        float(gamma),
+        int(horizon),
+    )
+    return np.asarray(gap, dtype=np.float64).reshape(*shape, s0.size)
+
+
+@partial(jax.jit, static_argnums=(6, 7))
+def _aligned_gaps(ed, er, lf, lr, lp, s0, gamma, horizon):
+    from .attribution import affine_dynamics, affine_reward
+
+    run = make_rollout(
+        affine_dynamics,
+        affine_reward,
+        _policies.linear,
+        horizon=horizon,
+        gamma=gamma,
+    )
+    key = jax.random.key(0)
+
+    def one(e_d, e_r, p, l, k):  # noqa: E741
+        zero = jnp.zeros((), jnp.float32)
+        K = jnp.reshape(k, (1, 1))
+        imagined = run((p, e_d), (l, e_r), K, s0, key).returns
+        true = run((p, zero), (l, zero), K, s0, key).returns
+        return imagined - true
+
+    return jax.vmap(one)(ed, er, lf, lr, lp)
+
+
 def tight_system_gap(
     eps_dynamics: Any,
     eps_reward: Any,
@@ -780,14 +901,12 @@ def tight_system_gap(
     gamma: float,
     horizon: int,
 ) -> np.ndarray:
-    """Imagined-minus-true return of the system that attains the certificate, by rollouts.
+    """Imagined-minus-true return of the system that attains the certificate with ``L_pi = 0``.
 
-    For each set of constants the true world is ``s' = L s``, ``r = l s`` (one state, policy
-    ``a = 0``) and the learned models are ``s' = L s + eps_d``, ``r = l s + eps_r``, from
-    ``s_0 = 0``. Every step's errors are aligned, so the state error obeys
-    ``delta_{t+1} = L delta_t + eps_d`` with equality and the return gap equals the certificate
-    ``sum_t gamma^t (eps_r + l delta_t)`` of chapter 9. Both returns come from the rollout engine
-    (:func:`imagination.rollout.make_rollout`), not from the formula.
+    :func:`aligned_return_gap` with ``lip_policy = 0`` from ``s_0 = 0``: the true world is
+    ``s' = L s``, ``r = l s`` and the learned models add ``eps_d`` and ``eps_r``, so the engine
+    iterates ``delta_{t+1} = L delta_t + eps_d``, the recursion that the certificate sums (a
+    consistency check of the closed form, not an independent test).
 
     Parameters
     ----------
@@ -806,57 +925,13 @@ def tight_system_gap(
     >>> round(float(tight_system_gap([0.1], [0.2], [1.0], [0.5], 1.0, 2)[0]), 5)
     0.45
     """
-    arrays = []
-    for name, value in (
-        ("eps_dynamics", eps_dynamics),
-        ("eps_reward", eps_reward),
-        ("lip_closed_loop", lip_closed_loop),
-        ("lip_reward_closed_loop", lip_reward_closed_loop),
-    ):
-        arr = np.asarray(value, dtype=np.float64)
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-        arrays.append(arr)
-    try:
-        arrays = np.broadcast_arrays(*arrays)
-    except ValueError:
-        raise ValueError("the four constants must have one shape") from None
-    if not 0.0 <= float(gamma) <= 1.0:
-        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
-    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ValueError(
-            f"horizon must be a positive integer, got {horizon!r}"
-        )
-    shape = arrays[0].shape
-    ed, er, lc, lr = (jnp.asarray(a.ravel(), jnp.float32) for a in arrays)
-    gap = _tight_gaps(ed, er, lc, lr, float(gamma), int(horizon))
-    return np.asarray(gap, dtype=np.float64).reshape(shape)
-
-
-def _affine(params, s, a):
-    return params[0] * s + params[1]
-
-
-def _affine_reward(params, s, a):
-    return params[0] * s[0] + params[1]
-
-
-@partial(jax.jit, static_argnums=(4, 5))
-def _tight_gaps(ed, er, lc, lr, gamma, horizon):
-    run = make_rollout(
-        _affine, _affine_reward, _policies.linear, horizon=horizon, gamma=gamma
+    ed, er, lc, lr = _constants(
+        eps_dynamics=eps_dynamics,
+        eps_reward=eps_reward,
+        lip_closed_loop=lip_closed_loop,
+        lip_reward_closed_loop=lip_reward_closed_loop,
     )
-    K = jnp.zeros((1, 1), jnp.float32)
-    s0 = jnp.zeros((1, 1), jnp.float32)
-    key = jax.random.key(0)
-
-    def one(e_d, e_r, L, l):
-        zero = jnp.zeros((), jnp.float32)
-        imagined = run((L, e_d), (l, e_r), K, s0, key).returns[0]
-        true = run((L, zero), (l, zero), K, s0, key).returns[0]
-        return imagined - true
-
-    return jax.vmap(one)(ed, er, lc, lr)
+    return aligned_return_gap(ed, er, lc, lr, 0.0, gamma, horizon)[..., 0]
 
 
 # ============================================================================= reading seeds
@@ -944,3 +1019,186 @@ def compare_paired(
             "an interval that contains zero"
         )
     return Comparison(mean, float(half), n, verdict)
+
+
+# ============================================================================= plan and certify
+class Plan(NamedTuple):
+    """The split of a budget chosen from learning curves and a pilot (:func:`plan_budget`).
+
+    Attributes
+    ----------
+    sizes:
+        ``(k,)`` learning-curve sample sizes.
+    eps_dynamics, eps_reward:
+        ``(k, seeds)`` sup errors of the two models on a test sample of the data box.
+    law_dynamics, law_reward:
+        Power laws fitted to the means over seeds
+        (:func:`imagination.allocation.fit_power_law`).
+    lip_closed_loop, lip_reward_closed_loop:
+        Medians over the pilot runs of the closed-loop constants of the pathwise gains.
+    weights:
+        ``(w_d, w_r)``: the finite-horizon bound at unit errors (its partial derivatives).
+    allocation:
+        The bound-optimal split (:func:`imagination.allocation.optimal_allocation`).
+    n_dynamics, n_reward:
+        The split rounded to whole samples (``n_dynamics + n_reward = budget``).
+    budget:
+        The number of real samples (a transition and a label cost the same).
+    """
+
+    sizes: np.ndarray
+    eps_dynamics: np.ndarray
+    eps_reward: np.ndarray
+    law_dynamics: Any
+    law_reward: Any
+    lip_closed_loop: float
+    lip_reward_closed_loop: float
+    weights: tuple
+    allocation: Any
+    n_dynamics: int
+    n_reward: int
+    budget: int
+
+
+def plan_budget(
+    pipe: Pipeline, budget: int, sizes: Any, seeds: int, key: Array
+) -> Plan:
+    """Choose the split of ``budget`` real samples that minimises the certificate's bound.
+
+    Three steps, each batched over seeds: fit both models at every size in ``sizes`` and fit
+    power laws to the mean sup errors; run a *pilot* (the whole pipeline at the largest size)
+    to estimate the closed-loop constants of the policy that will be trained; take the
+    weights ``w_d, w_r`` of the finite-horizon bound (:func:`imagination.bounds.return_error_bound`
+    at unit errors, closed-loop constants, ``L_pi = 0``) and split the budget with
+    :func:`imagination.allocation.optimal_allocation`.
+
+    Parameters
+    ----------
+    pipe:
+        The pipeline (:func:`make_pipeline`).
+    budget:
+        Real samples to split, ``2 <= budget <= pipe.model_config.pool``.
+    sizes:
+        At least two increasing learning-curve sizes in ``[1, pool]``.
+    seeds:
+        Seeds per size (and pilot runs), ``>= 1``.
+    key:
+        PRNG key.
+
+    Returns
+    -------
+    Plan
+    """
+    from . import allocation as _allocation
+    from . import bounds as _bounds
+
+    pool = pipe.model_config.pool
+    sizes = np.asarray(sizes)
+    if (
+        sizes.ndim != 1
+        or sizes.size < 2
+        or np.any(np.diff(sizes) <= 0)
+        or sizes[0] < 1
+        or sizes[-1] > pool
+    ):
+        raise ValueError(
+            f"sizes must be >= 2 increasing sizes in [1, {pool}], got {sizes!r}"
+        )
+    if (
+        isinstance(budget, bool)
+        or int(budget) != budget
+        or not 2 <= budget <= pool
+    ):
+        raise ValueError(
+            f"budget must be an integer in [2, {pool}], got {budget!r}"
+        )
+    if isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    k_curve, k_pilot = jax.random.split(key)
+    n_rep = np.repeat(sizes, seeds)  # every size, every seed: one batch axis
+    curve_keys = jax.random.split(k_curve, n_rep.size)
+    dyn, rew = pipe.fit_models(curve_keys, n_rep, n_rep)
+    e_d, e_r = (
+        np.asarray(e, np.float64).reshape(sizes.size, seeds)
+        for e in pipe.model_errors(curve_keys, dyn, rew)
+    )
+    law_d = _allocation.fit_power_law(sizes, e_d.mean(axis=1))
+    law_r = _allocation.fit_power_law(sizes, e_r.mean(axis=1))
+    full = np.full(seeds, sizes[-1])
+    pilot = pipe.end_to_end(jax.random.split(k_pilot, seeds), full, full)
+    lip_cl = float(np.median(pilot.reparam.lip_closed_loop))
+    lip_rcl = float(np.median(pilot.reparam.lip_reward_closed_loop))
+    task = pipe.task
+    w_d, w_r = (
+        _bounds.return_error_bound(
+            e_d1, e_r1, lip_cl, lip_rcl, 0.0, task.gamma, task.horizon
+        )
+        for e_d1, e_r1 in ((1.0, 0.0), (0.0, 1.0))  # unit errors
+    )
+    split = _allocation.optimal_allocation(
+        budget, law_d, law_r, weight_dynamics=w_d, weight_reward=w_r
+    )
+    n_d = int(np.clip(round(split.n_dynamics), 1, budget - 1))
+    return Plan(
+        sizes,
+        e_d,
+        e_r,
+        law_d,
+        law_r,
+        lip_cl,
+        lip_rcl,
+        (w_d, w_r),
+        split,
+        n_d,
+        int(budget) - n_d,
+        int(budget),
+    )
+
+
+def certificates(
+    evaluation: Evaluation, task: Task, *, separate: bool = False
+) -> np.ndarray:
+    """The certificate ``E_pi`` of every run of an :class:`Evaluation` (chapter 9's theorem).
+
+    Parameters
+    ----------
+    evaluation:
+        The runs (``Pipeline.evaluate`` or a field of :class:`Result`).
+    task:
+        The task (its discount and horizon).
+    separate:
+        ``False``: the closed-loop constants ``L_cl``, ``l_cl`` with ``L_pi = 0`` (the theorem's
+        form). ``True``: chapter 3's bound with the separate constants ``L_f``, ``L_r``,
+        ``L_pi``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(runs,)`` bounds on ``max_{s_0} |J_hat(s_0) - J(s_0)|``
+        (:func:`imagination.bounds.return_error_bound`, evaluated exactly).
+    """
+    from . import bounds as _bounds
+
+    if not isinstance(evaluation, Evaluation):
+        raise ValueError(
+            f"evaluation must be an Evaluation, got {type(evaluation).__name__}"
+        )
+    ev = evaluation
+    cols = (
+        (ev.lip_dynamics, ev.lip_reward, ev.lip_policy)
+        if separate
+        else (
+            ev.lip_closed_loop,
+            ev.lip_reward_closed_loop,
+            np.zeros(np.shape(ev.eps_dynamics)),
+        )
+    )
+    rows = zip(ev.eps_dynamics, ev.eps_reward, *cols)
+    return np.array(
+        [
+            _bounds.return_error_bound(
+                *(float(x) for x in row), task.gamma, task.horizon
+            )
+            for row in rows
+        ]
+    )
