@@ -456,3 +456,31 @@ def test_robust_bias_check_holds_its_level_under_heteroscedastic_noise():
     assert float(masked.p_value) == pytest.approx(
         float(full.p_value), rel=1e-3, abs=1e-6
     )
+
+
+def test_symbolic_lq_matches_a_hand_rollout_and_its_identities():
+    lq = rf.symbolic_lq(2)
+    S = lq.symbols
+    s0, e0, e1, x0, x1 = lq.gens
+    th, A, B, sd = S["theta"], S["A"], S["B"], S["sigma_pi"]
+    u0 = th * s0 + sd * e0
+    s1 = A * s0 + B * u0
+    assert sp.expand(lq.states[1].as_expr() - s1) == 0
+    psi1 = e1 * s1 * S["w"]
+    assert (
+        sp.expand(lq.cum_scores[1].as_expr() - (e0 * s0 * S["w"] + psi1)) == 0
+    )
+    # E[g] = dJ/dtheta and E[e] = 0 (the theorem's part 1)
+    J = lq.expect(
+        sum(
+            (S["gamma"] ** t * r for t, r in enumerate(lq.rewards)), lq.poly(0)
+        )
+    )
+    assert sp.expand(lq.expect(lq.g) - sp.diff(J, th)) == 0
+    assert lq.expect(lq.e) == 0
+    # w is put back as 1 / sigma_pi: E[psi_0^2] = E[s0^2] / sigma_pi^2 = 1 / (3 sigma_pi^2)
+    assert sp.simplify(lq.expect(lq.scores[0] ** 2) - 1 / (3 * sd**2)) == 0
+    b = sp.Symbol("b")
+    assert lq.poly(b * s0, b).degree(s0) == 1
+    with pytest.raises(ValueError, match="horizon"):
+        rf.symbolic_lq(0)

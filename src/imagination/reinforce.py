@@ -56,6 +56,8 @@ __all__ = [
     "uniform_moment",
     "expect_polynomial",
     "replicate_variance",
+    "SymbolicLQ",
+    "symbolic_lq",
 ]
 
 Array = jax.Array
@@ -892,3 +894,106 @@ def replicate_variance(samples: Any, n: int) -> tuple[float, float, int]:
     v = means.var(ddof=1)
     m4 = np.mean((means - means.mean()) ** 4)
     return float(v), float(np.sqrt(max(m4 - v**2, 0.0) / R)), int(R)
+
+
+# ----------------------------------------------------------------------------- exact algebra
+class SymbolicLQ(NamedTuple):
+    """Chapter 6's scalar linear-quadratic REINFORCE problem as exact polynomials.
+
+    ``s_{t+1} = A s_t + B u_t``, ``u_t = theta s_t + sigma_pi eps_t``, ``r_t = -(q s_t^2 + rho
+    u_t^2)``, ``s_0 ~ U(-1, 1)``, labels ``r_t + sigma xi_t``. Every trajectory quantity is a
+    :class:`sympy.Poly` in the independent random variables ``gens = (s_0, eps_t..., xi_t...)``
+    whose coefficients are polynomials in the parameters; the symbol ``w`` stands for
+    ``1 / sigma_pi`` until :meth:`expect` puts it back, which keeps the coefficients polynomial
+    (and the expansion of squares of whole estimators fast).
+    """
+
+    symbols: dict
+    """``theta, gamma, sigma, A, B, q, rho, sigma_pi, w, sigma_0, sigma_1`` by name."""
+    horizon: int
+    gens: tuple
+    """The random variables: ``s_0``, the policy noises ``eps_t`` and label noises ``xi_t``."""
+    states: tuple
+    """``s_t`` for ``t < H``."""
+    rewards: tuple
+    """``r_t`` for ``t < H``."""
+    scores: tuple
+    """``psi_t = d/dtheta log pi(u_t | s_t) = w eps_t s_t``."""
+    cum_scores: tuple
+    """``Psi_t = sum_{k <= t} psi_k``."""
+    g: sp.Poly
+    """The clean single-rollout estimate ``sum_t gamma^t r_t Psi_t``."""
+    e: sp.Poly
+    """The label-noise part: the noisy estimate is ``g + sigma e``, ``e = sum_t gamma^t xi_t
+    Psi_t``."""
+
+    def poly(
+        self, expr: Any, *extra: sp.Symbol, gens: tuple | None = None
+    ) -> sp.Poly:
+        """``expr`` as a polynomial in ``gens`` (default :attr:`gens`); ``extra`` symbols (for
+        example a baseline ``b``) join the coefficient domain."""
+        domain = sp.QQ[(*self.symbols.values(), *extra)]
+        return sp.Poly(sp.sympify(expr), *(gens or self.gens), domain=domain)
+
+    def expect(self, poly: sp.Poly) -> sp.Expr:
+        """The exact expectation of ``poly`` (``s_0`` uniform on ``[-1, 1]``, every other
+        generator standard normal), with ``w = 1 / sigma_pi`` put back."""
+        s0 = self.gens[0]
+        moments = {
+            v: uniform_moment if v == s0 else normal_moment for v in poly.gens
+        }
+        ex = expect_polynomial(poly, moments)
+        S = self.symbols
+        return sp.expand(ex.subs(S["w"], 1 / S["sigma_pi"]))
+
+
+def symbolic_lq(horizon: int) -> SymbolicLQ:
+    """Roll chapter 6's linear-quadratic system forward symbolically for ``horizon`` steps.
+
+    Parameters
+    ----------
+    horizon:
+        Number of steps ``H`` (at least 1; the expansion grows quickly, ``H = 3`` takes seconds).
+
+    Returns
+    -------
+    SymbolicLQ
+        States, rewards, scores, cumulative scores and the clean and noise parts of the
+        REINFORCE estimate, all symbolic in the system, costs, policy, discount and noise level.
+    """
+    H = _check_count("horizon", horizon)
+    names = "theta gamma sigma A B q rho"
+    theta, gamma, sigma, A, B, q, rho = sp.symbols(names, real=True)
+    sd, w = sp.symbols("sigma_pi w", positive=True)
+    sig0, sig1 = sp.symbols("sigma_0 sigma_1", real=True)
+    symbols = dict(
+        theta=theta, gamma=gamma, sigma=sigma, A=A, B=B, q=q, rho=rho,
+        sigma_pi=sd, w=w, sigma_0=sig0, sigma_1=sig1,
+    )  # fmt: skip
+    s0 = sp.Symbol("s_0")
+    eps = sp.symbols(f"varepsilon_0:{H}")
+    xi = sp.symbols(f"xi_0:{H}")
+    gens = (s0, *eps, *xi)
+    domain = sp.QQ[tuple(symbols.values())]
+    P = lambda x: sp.Poly(x, *gens, domain=domain)  # noqa: E731
+    s, Psi = P(s0), P(0)
+    states, rewards, scores, cum = [], [], [], []
+    for t in range(H):
+        u = theta * s + P(sd * eps[t])
+        psi = s * P(w * eps[t])
+        Psi = Psi + psi
+        states.append(s)
+        rewards.append(-(q * s**2 + rho * u**2))
+        scores.append(psi)
+        cum.append(Psi)
+        s = A * s + B * u
+    g = sum(
+        (gamma**t * r * Ps for t, (r, Ps) in enumerate(zip(rewards, cum))),
+        P(0),
+    )
+    e = sum(
+        (P(gamma**t * x) * Ps for t, (x, Ps) in enumerate(zip(xi, cum))), P(0)
+    )
+    return SymbolicLQ(
+        symbols, H, gens, *map(tuple, (states, rewards, scores, cum)), g, e
+    )
