@@ -407,3 +407,11 @@ def test_measure_constants_brackets(small_models):
     no_reward = trained._replace(reward=None)
     with pytest.raises(ValueError, match="trained"):
         at.measure_constants(setup, no_reward, true_run, jax.random.key(3), 10)
+
+
+def test_pendulum_experiment_rejects_bad_input():
+    keys = [jax.random.key(i) for i in range(4)]
+    with pytest.raises(ValueError, match="n_rollouts"):
+        at.pendulum_experiment(keys, n_rollouts=0)
+    with pytest.raises(ValueError, match="keys"):
+        at.pendulum_experiment(keys[:3])

@@ -17,7 +17,8 @@ step functions are learned. This module holds the pieces they share:
   horizons), :func:`measure_constants` (the theorem's constants for learned pendulum models),
   :func:`slack_ladder` (where the slack of the per-rollout bound comes from) and
   :func:`paired_returns` (true and imagined returns of one policy on shared start states, for
-  comparing policies).
+  comparing policies), and :func:`pendulum_experiment`, which trains, rolls out and measures in
+  one call.
 
 All step functions have the engine's signatures (:mod:`imagination.rollout`).
 """
@@ -55,6 +56,8 @@ __all__ = [
     "measure_constants",
     "slack_ladder",
     "paired_returns",
+    "PendulumExperiment",
+    "pendulum_experiment",
 ]
 
 Array = jax.Array
@@ -779,3 +782,98 @@ def paired_returns(
         )
         out.append(_discounted(traj.rewards, float(gamma), int(horizon)))
     return out[0], out[1]
+
+
+class PendulumExperiment(NamedTuple):
+    """Chapter 3's pendulum experiment: models, rollouts and constants.
+
+    Attributes
+    ----------
+    setup:
+        The stabilised pendulum (:func:`pendulum_setup`).
+    trained:
+        Learned dynamics and reward models (:func:`train_pendulum_models`).
+    starts:
+        ``(B, 2)`` start states, uniform on the start box.
+    runs:
+        The four rollouts of :func:`attribution_rollouts`, undiscounted.
+    constants:
+        The theorem's constants (:func:`measure_constants`).
+    """
+
+    setup: PendulumSetup
+    trained: PendulumModels
+    starts: Array
+    runs: dict[str, Trajectory]
+    constants: MeasuredConstants
+
+
+def pendulum_experiment(
+    keys: tuple[Array, Array, Array, Array],
+    *,
+    n_data: int = 8000,
+    n_rollouts: int = 2048,
+    horizon: int = 100,
+    n_dense: int = 100_000,
+    hidden: tuple[int, ...] = (32, 32),
+    steps: int = 2000,
+) -> PendulumExperiment:
+    """Train pendulum models, roll out the four combinations, measure.
+
+    One call for what chapter 3's lecture and its section pages share:
+    :func:`train_pendulum_models` on ``n_data`` transitions,
+    :func:`attribution_rollouts` of the chapter's policy from ``n_rollouts``
+    start states over ``horizon`` steps, and :func:`measure_constants` on a
+    dense sample of ``n_dense`` points.
+
+    Parameters
+    ----------
+    keys:
+        Four PRNG keys: for training, start states, rollouts and constants.
+    n_data, n_rollouts, horizon, n_dense:
+        Positive integers: training transitions, rollouts, steps, dense
+        sample size.
+    hidden, steps:
+        Hidden layer widths and Adam steps of both models.
+
+    Returns
+    -------
+    PendulumExperiment
+    """
+    for name, v in (
+        ("n_data", n_data),
+        ("n_rollouts", n_rollouts),
+        ("horizon", horizon),
+        ("n_dense", n_dense),
+    ):
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if len(keys) != 4:
+        raise ValueError(f"keys must hold four PRNG keys, got {len(keys)}")
+    k_train, k_start, k_roll, k_const = keys
+    setup = pendulum_setup()
+    trained = train_pendulum_models(
+        setup, k_train, int(n_data), hidden=hidden, steps=steps
+    )
+    starts = sample_box(
+        k_start, int(n_rollouts), setup.start_low, setup.start_high
+    )
+    runs = attribution_rollouts(
+        setup.env.dynamics,
+        setup.env.params,
+        setup.env.reward,
+        setup.env.params,
+        models.dynamics_model,
+        trained.dynamics,
+        models.reward_model,
+        trained.reward,
+        clipped_linear,
+        setup.policy_params,
+        starts,
+        k_roll,
+        horizon=int(horizon),
+    )
+    consts = measure_constants(
+        setup, trained, runs["true"], k_const, int(n_dense)
+    )
+    return PendulumExperiment(setup, trained, starts, runs, consts)
