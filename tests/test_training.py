@@ -296,3 +296,33 @@ def test_pool_bad_arguments():
         args = {"size": 4, "sigma": 1.0, "blocks": 1, **kw}
         with pytest.raises(ValueError, match=name):
             training.group_variance(pool, 0.9, key, **args)
+
+
+def test_budget_problem_fits_a_close_model_and_is_deterministic():
+    a = training.budget_problem(jax.random.key(7))
+    b = training.budget_problem(jax.random.key(7))
+    np.testing.assert_array_equal(a.model, b.model)
+    assert a.model.shape == (2, 4)
+    assert 0 < a.model_error < 0.05  # good, not exact
+    assert a.imagined["horizon"] == 20 and a.imagined["gamma"] == 0.95
+    pool = training.make_pool(**a.imagined, n_rollouts=8)(
+        a.model, a.env.params, a.policy0, jax.random.key(0)
+    )
+    assert pool.rewards.shape == (8, 20)
+    exact = training.budget_problem(jax.random.key(7), measurement_noise=0.0)
+    assert exact.model_error < 1e-4  # noiseless data: the true linear map
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"n_transitions": 2},
+        {"measurement_noise": -1.0},
+        {"horizon": 0},
+        {"gamma": 1.5},
+        {"policy_std": 0.0},
+    ],
+)
+def test_budget_problem_bad_arguments(kw):
+    with pytest.raises(ValueError):
+        training.budget_problem(jax.random.key(0), **kw)

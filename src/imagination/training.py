@@ -57,6 +57,8 @@ __all__ = [
     "make_train_levels",
     "PilotStats",
     "make_pilot",
+    "BudgetProblem",
+    "budget_problem",
 ]
 
 Array = jax.Array
@@ -710,3 +712,109 @@ def near_optimal(
     diff = s - s[:, [best]]
     se = diff.std(0, ddof=1) / np.sqrt(s.shape[0])
     return best, diff.mean(0) <= z * np.maximum(se, 1e-300)
+
+
+class BudgetProblem(NamedTuple):
+    """The imagined linear-quadratic problem of chapter 7's experiments.
+
+    Attributes
+    ----------
+    env:
+        The true world: a discretised double integrator
+        (:func:`imagination.envs.linear_system`).
+    model:
+        Weights ``W`` of the imagined dynamics
+        (:func:`imagination.models.linear_model`), fitted to transitions
+        bought from ``env`` with noisy next-state measurements.
+    model_error:
+        Largest absolute error of a coefficient of ``model``.
+    imagined:
+        Keyword arguments ``dynamics, reward, policy, log_prob,
+        sample_start, horizon, gamma`` for :func:`make_pool`,
+        :func:`make_pilot` and :func:`make_train_levels`.
+    policy0:
+        Initial parameters ``(K, log sigma_pi)`` of the Gaussian linear
+        policy, with ``K = 0``.
+    """
+
+    env: Any
+    model: Array
+    model_error: float
+    imagined: dict
+    policy0: tuple
+
+
+def budget_problem(
+    key: Array,
+    *,
+    n_transitions: int = 200,
+    measurement_noise: float = 0.05,
+    horizon: int = 20,
+    gamma: float = 0.95,
+    policy_std: float = 0.5,
+) -> BudgetProblem:
+    """Build chapter 7's imagined problem (the same one on every page).
+
+    The world is ``s' = A s + e a`` with ``A = [[1, 0.2], [0, 1]]``,
+    ``e = (0.02, 0.2)`` and reward ``-(s's + 0.1 a^2)``; the imagined
+    dynamics is a linear model fitted to ``n_transitions`` transitions whose
+    next states carry Gaussian measurement noise of standard deviation
+    ``measurement_noise``; the policy is ``a ~ N(K s, policy_std^2)``.
+
+    Parameters
+    ----------
+    key:
+        PRNG key for the bought transitions and their measurement noise.
+    n_transitions:
+        Transitions bought to fit the model (``>= 3``).
+    measurement_noise:
+        Standard deviation of the next-state measurement noise (``>= 0``).
+    horizon, gamma:
+        Rollout horizon (``>= 1``) and discount in ``[0, 1]``.
+    policy_std:
+        Standard deviation ``sigma_pi > 0`` of the policy.
+
+    Returns
+    -------
+    BudgetProblem
+    """
+    from . import data, envs, models, policies
+
+    n = _count("n_transitions", n_transitions, 3)
+    horizon = _count("horizon", horizon, 1)
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    if not (math.isfinite(measurement_noise) and measurement_noise >= 0):
+        raise ValueError(
+            "measurement_noise must be finite and >= 0, "
+            f"got {measurement_noise!r}"
+        )
+    if not (math.isfinite(policy_std) and policy_std > 0):
+        raise ValueError(f"policy_std must be > 0, got {policy_std!r}")
+    env = envs.linear_system(
+        [[1.0, 0.2], [0.0, 1.0]], [[0.02], [0.2]], R=[[0.1]], start_scale=1.0
+    )
+    k_data, k_meas = jax.random.split(key)
+    bought = data.sample_transitions(env, k_data, n, action_scale=2.0)
+    noise = measurement_noise * jax.random.normal(
+        k_meas, bought.next_states.shape
+    )
+    W = models.fit_linear_model(
+        bought.states, bought.actions, bought.next_states + noise
+    )
+    W_true = jnp.concatenate(
+        [env.params.A, env.params.B, jnp.zeros((2, 1))], axis=1
+    )
+    imagined = dict(
+        dynamics=models.linear_model,
+        reward=env.reward,
+        policy=policies.gaussian_linear,
+        log_prob=policies.gaussian_linear_log_prob,
+        sample_start=functools.partial(env.sample_start, env.params),
+        horizon=horizon,
+        gamma=float(gamma),
+    )
+    pol0 = (jnp.zeros((1, 2)), jnp.log(policy_std) * jnp.ones(1))
+    return BudgetProblem(
+        env, W, float(jnp.max(jnp.abs(W - W_true))), imagined, pol0
+    )
