@@ -11,8 +11,8 @@ from imagination import bounds, models, policies, rollout
 
 def _tight_gap(ts, horizon, gamma):
     true = rollout.rollout(
-        at.affine_dynamics,
-        at.affine_reward,
+        models.affine_dynamics,
+        models.affine_reward,
         policies.linear,
         (ts.true_dynamics, ts.true_reward, ts.policy),
         jnp.asarray([[0.3], [-1.0]]),
@@ -20,8 +20,8 @@ def _tight_gap(ts, horizon, gamma):
         horizon=horizon,
     )
     imag = rollout.rollout(
-        at.affine_dynamics,
-        at.affine_reward,
+        models.affine_dynamics,
+        models.affine_reward,
         policies.linear,
         (ts.model_dynamics, ts.model_reward, ts.policy),
         jnp.asarray([[0.3], [-1.0]]),
@@ -125,7 +125,7 @@ def test_state_errors_zero_for_the_truth_and_positive_for_a_model():
     shifted = at.state_errors(
         env.dynamics,
         env.params,
-        at.affine_dynamics,
+        models.affine_dynamics,
         (jnp.float32(1.0), jnp.float32(0.01)),
         at.clipped_linear,
         setup.policy_params,
@@ -244,8 +244,8 @@ def _tight_runs(ts, horizon):
     }
     return {
         name: rollout.rollout(
-            at.affine_dynamics,
-            at.affine_reward,
+            models.affine_dynamics,
+            models.affine_reward,
             policies.linear,
             (dyn, rew, ts.policy),
             s0,

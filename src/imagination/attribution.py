@@ -47,8 +47,6 @@ __all__ = [
     "closed_loop_lipschitz_lower",
     "attribution_rollouts",
     "partial_returns",
-    "affine_dynamics",
-    "affine_reward",
     "TightSystem",
     "tight_system",
     "return_error_bound_grid",
@@ -417,18 +415,6 @@ def partial_returns(rewards: Array, gammas: Array, horizons: Array) -> Array:
 
 
 # ----------------------------------------------------------------------------- the tight system
-def affine_dynamics(params: tuple[Array, Array], s: Array, a: Array) -> Array:
-    """One-dimensional ``f(s, a) = p (s + a) + c``; ``params = (p, c)``, ``s, a`` of shape ``(1,)``."""
-    p, c = params
-    return p * (s + a) + c
-
-
-def affine_reward(params: tuple[Array, Array], s: Array, a: Array) -> Array:
-    """One-dimensional ``r(s, a) = l (s + a) + c`` (a scalar); ``params = (l, c)``."""
-    l, c = params  # noqa: E741
-    return l * (s[0] + a[0]) + c
-
-
 class TightSystem(NamedTuple):
     """Parameters of the aligned one-dimensional system (NOTES, result 2).
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import attribution, policies
+from . import attribution, models, policies
 from ._checks import integer, number
 from ._compat import batched_map
 from .rollout import rollout
@@ -360,7 +360,7 @@ def tight_state_errors(
     system = attribution.tight_system(p, k, 1.0, eps_d=eps_d, eps_r=0.0)
     runs = [
         rollout(
-            attribution.affine_dynamics,
+            models.affine_dynamics,
             attribution.zero_reward,
             policies.linear,
             (dyn, None, system.policy),

@@ -972,7 +972,7 @@ def tight_return_gap(
     start:
         The start state (the gap does not depend on it: the system is linear).
     """
-    from . import attribution, policies
+    from . import policies
 
     if jnp.shape(log_coeffs) != (3,):
         raise ValueError(
@@ -991,8 +991,8 @@ def tight_return_gap(
         (jnp.asarray(eps_d, dt), jnp.asarray(eps_r, dt)),
     ):
         traj = rollout(
-            attribution.affine_dynamics,
-            attribution.affine_reward,
+            models.affine_dynamics,
+            models.affine_reward,
             policies.linear,
             ((p, ed), (l, er), jnp.reshape(k, (1, 1))),
             s0,

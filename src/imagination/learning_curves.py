@@ -36,7 +36,13 @@ import numpy as np
 
 from . import attribution, data, policies
 from ._compat import enable_x64
-from .models import dynamics_model, reward_model, sup_error
+from .models import (
+    affine_dynamics,
+    affine_reward,
+    dynamics_model,
+    reward_model,
+    sup_error,
+)
 from .models import fit as _fit
 from .models import mlp_init as _mlp_init
 from .rollout import make_rollout, rollout
@@ -580,8 +586,8 @@ def _tight_rollout(horizon: int) -> Callable:
 def _affine_rewards(dyn, rew, K, s, horizon):
     # The rollout engine's step, for one trajectory (one scan over time).
     roll = make_rollout(
-        attribution.affine_dynamics,
-        attribution.affine_reward,
+        affine_dynamics,
+        affine_reward,
         policies.linear,
         horizon=horizon,
     )

@@ -26,6 +26,8 @@ __all__ = [
     "reward_model",
     "linear_model",
     "linear_reward",
+    "affine_dynamics",
+    "affine_reward",
     "fit_linear_model",
     "spectral_normalize",
     "power_iteration",
@@ -102,6 +104,20 @@ def linear_model(W: Array, s: Array, a: Array) -> Array:
 def linear_reward(W: Array, s: Array, a: Array) -> Array:
     """Affine reward ``(W @ [s; a; 1])[0]`` for a one-row ``W`` (engine signature): a scalar."""
     return linear_model(W, s, a)[0]
+
+
+def affine_dynamics(params: tuple[Array, Array], s: Array, a: Array) -> Array:
+    """One-dimensional ``f(s, a) = p (s + a) + c``; ``params = (p, c)``, ``s, a`` of shape
+    ``(1,)``. The aligned system of chapters 2 and 3 (true: ``c = 0``; learned: ``c = eps_d``,
+    :func:`imagination.attribution.tight_system`)."""
+    p, c = params
+    return p * (s + a) + c
+
+
+def affine_reward(params: tuple[Array, Array], s: Array, a: Array) -> Array:
+    """One-dimensional ``r(s, a) = l (s + a) + c`` (a scalar); ``params = (l, c)``."""
+    l, c = params  # noqa: E741
+    return l * (s[0] + a[0]) + c
 
 
 def fit_linear_model(

@@ -814,7 +814,7 @@ def aligned_return_gap(
     """Imagined-minus-true return of the aligned one-dimensional system, by rollouts.
 
     For each set of constants the true world is ``f(s, a) = p (s + a)``, ``r(s, a) = l (s + a)``
-    (:func:`imagination.attribution.affine_dynamics`, ``affine_reward``), the learned models
+    (:func:`imagination.models.affine_dynamics`, ``affine_reward``), the learned models
     are ``f + eps_d`` and ``r + eps_r``, and the policy is ``a = k s``, with
     ``p = lip_dynamics``, ``l = lip_reward`` and ``k = lip_policy``. Every error points the same
     way, so the state error obeys ``delta_{t+1} = p (1 + k) delta_t + eps_d`` with equality and
@@ -872,11 +872,9 @@ def aligned_return_gap(
 
 @partial(jax.jit, static_argnums=(6, 7))
 def _aligned_gaps(ed, er, lf, lr, lp, s0, gamma, horizon):
-    from .attribution import affine_dynamics, affine_reward
-
     run = make_rollout(
-        affine_dynamics,
-        affine_reward,
+        _models.affine_dynamics,
+        _models.affine_reward,
         _policies.linear,
         horizon=horizon,
         gamma=gamma,
