@@ -1,5 +1,6 @@
 """Tests of the command line ``python -m imagination allocate``."""
 
+import math
 import re
 import subprocess
 import sys
@@ -106,6 +107,31 @@ def test_main_with_weights_and_prices(capsys):
     half = 3.0 * 1.0 * (1e4 / 0.5) ** -0.5 + 2.0 * (1e4 / 4) ** -0.5
     assert _numbers(text, "bound at a 50/50 split") == pytest.approx(
         half, rel=1e-5
+    )
+
+
+def test_fifty_fifty_counts_beyond_the_float_range(capsys):
+    """Issue 23: ``--cost-reward 1e-320`` printed ``N_r = inf`` at the 50/50 split."""
+    argv = ["allocate", "--budget", "1e5", "--dynamics", "3.0,0.35"]
+    code = main([*argv, "--reward", "5.0,0.6", "--cost-reward", "1e-320"])
+    assert code == 0
+    line = next(
+        ln
+        for ln in capsys.readouterr().out.splitlines()
+        if ln.startswith("bound at a 50/50")
+    )
+    assert "inf" not in line
+    n_r = re.search(r"N_r = ([0-9.]+)e\+(\d+)", line)
+    assert n_r, line
+    exact = 1e5 / 2 / 1e-320  # the price as parsed is the subnormal float
+    digits = math.log10(1e5 / 2) - math.log10(float("1e-320"))
+    assert int(n_r.group(2)) == math.floor(digits)
+    assert float(n_r.group(1)) == pytest.approx(
+        10 ** (digits - math.floor(digits)), rel=1e-5
+    )
+    assert math.isinf(exact)  # what the old code printed
+    assert _numbers(line, "50/50 split") == pytest.approx(
+        3.0 * 5e4**-0.35 + 5.0 * 10 ** (-0.6 * digits), rel=1e-5
     )
 
 

@@ -24,3 +24,14 @@ def test_chunked_map_equals_vmap(n, b):
         for g, w in zip(got, want):
             assert g.shape == w.shape
             np.testing.assert_allclose(np.asarray(g), np.asarray(w))
+
+
+def test_one_random_stream_on_every_supported_jax():
+    """The numbers of JAX >= 0.5 (partitionable threefry), on an older JAX too."""
+    assert jax.config.jax_threefry_partitionable
+    a, b = jax.random.split(jax.random.key(3))
+    np.testing.assert_allclose(
+        np.asarray(jax.random.normal(b, (3,))),
+        [-1.9432216, 0.1048161, -0.04758957],
+        rtol=1e-6,
+    )

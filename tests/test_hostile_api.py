@@ -404,6 +404,42 @@ def test_issue_examples_allocation():
             )
 
 
+def test_python_ints_beyond_the_float_range():
+    """Issue 23: one rule for Python ints (``imagination._checks``). Counts are exact at
+    any size; other arguments round to the nearest float, beyond the float range to inf."""
+    with mpmath.workprec(200):
+        ref = lambda e, L, t: float(e * (1 - L**t) / (1 - L))  # noqa: E731
+        assert bounds.compounding_error_bound(0.1, 0.5, 2**70) == ref(
+            mpmath.mpf(0.1), mpmath.mpf(0.5), 2**70
+        )
+    assert bounds.compounding_error_bound(0.1, 1.0, 2**70) == 0.1 * 2.0**70
+    assert bounds.compounding_error_bound(0.1, 2.0, 10**400) == math.inf
+    np.testing.assert_array_equal(
+        bounds.compounding_error_bound(0.1, 1.0, [0, 3, 2**70]),
+        [0.0, 0.1 * 3, 0.1 * 2.0**70],
+    )
+    law = allocation.PowerLaw(2.0, 0.1)  # 2 * (10**400)**-0.1 = 2e-40
+    assert law(10**400) == pytest.approx(2e-40, rel=1e-12)
+    np.testing.assert_allclose(
+        law([10, 10**400]), [law(10), 2e-40], rtol=1e-12
+    )
+    fit = allocation.fit_power_law([10, 10**400], [law(10), 2e-40])
+    assert fit.exponent == pytest.approx(0.1, rel=1e-9)
+    loo = budget.loo_variance(10**400, 1.0, 1e300, 2.0, 3.0)
+    assert loo == pytest.approx(1e-100, rel=1e-12)
+    # not a count: rounded to the float it is, inf, then the usual range rule
+    assert bounds.compounding_error_bound(10**400, 0.5, 2) == math.inf
+    assert bounds.contraction_limit(0.1, 10**400) == bounds.contraction_limit(
+        0.1, math.inf
+    )
+    with pytest.raises(
+        ValueError, match="budget must be a positive finite"
+    ) as info:
+        allocation.optimal_allocation(10**400, law, law)
+    assert not isinstance(info.value, TypeError)
+    assert "1e+400 (an int)" in str(info.value)
+
+
 # ============================================================================ budget
 @settings(max_examples=300, **SETTINGS)
 @given(v=hostile, b=hostile, cost=hostile, v0=hostile, g=hostile)

@@ -93,6 +93,7 @@ def _check(code, out, err):
     assert "Warning" not in err
     if code == 0:
         assert "N_d =" in out and "nan" not in out.lower(), out
+        assert "= inf" not in out, out  # a count is never printed as inf
         assert err == ""
     else:
         assert code == 2, (code, out, err)

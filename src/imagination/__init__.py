@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import _compat  # noqa: F401  (one random stream on every supported JAX)
 from .rollout import Trajectory, make_rollout
 
 __version__ = "0.2.0"

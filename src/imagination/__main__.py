@@ -273,8 +273,10 @@ def _log_r2(law, ns: Sequence[float], errs: Sequence[float]) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
 
 
-def _run_allocate(args: argparse.Namespace) -> int:
-    from .allocation import bound_weights, fit_power_law, optimal_allocation
+def _laws(args: argparse.Namespace) -> tuple[dict, dict[str, str]]:
+    """The two learning curves, given (``--dynamics``, ``--reward``) or fitted (``--fit``),
+    and a note on where each came from."""
+    from .allocation import fit_power_law
 
     laws = {"dynamics": args.dynamics, "reward": args.reward}
     sources = {k: "given" for k, v in laws.items() if v is not None}
@@ -314,59 +316,67 @@ def _run_allocate(args: argparse.Namespace) -> int:
             raise _InputError(
                 f"no {name} learning curve: give {flag} COEF,EXP or --fit CSV"
             )
+    return laws, sources
+
+
+def _weights(args: argparse.Namespace) -> tuple[float, float, str]:
+    """``(w_d, w_r, note)``: given, default, or the infinite-horizon bound's weights from
+    ``--gamma`` and the Lipschitz constants."""
+    from .allocation import bound_weights
 
     lips = (args.lip_dynamics, args.lip_reward, args.lip_policy)
     direct = (args.weight_dynamics, args.weight_reward)
-    if args.gamma is not None:
-        if any(w is not None for w in direct):
-            raise _InputError(
-                "give either --weight-dynamics/--weight-reward or --gamma with the "
-                "Lipschitz constants, not both"
-            )
-        if any(v is None for v in lips):
-            raise _InputError(
-                "--gamma needs --lip-dynamics, --lip-reward and --lip-policy"
-            )
-        if not args.gamma < 1:
-            raise _InputError(
-                f"--gamma must lie in [0, 1), got {args.gamma:g}"
-            )
-        w_d, w_r = bound_weights(*lips, args.gamma)
-        loop = args.gamma * args.lip_dynamics * (1 + args.lip_policy)
-        if math.isinf(w_d):
-            raise _InputError(
-                f"gamma * L_f * (1 + L_pi) = {loop:.4g} >= 1: the infinite-horizon bound is "
-                f"infinite, so no allocation can make it finite (use smaller Lipschitz constants "
-                f"or a smaller --gamma)"
-            )
-        if w_d == 0:
-            raise _InputError(
-                "the dynamics weight is 0 (gamma = 0 or L_r = 0): the bound does "
-                "not depend on the dynamics model; spend the budget on reward labels"
-            )
-        weight_note = (
-            f"from gamma = {args.gamma:g}, L_f = {lips[0]:g}, L_r = {lips[1]:g}, "
-            f"L_pi = {lips[2]:g} (gamma*L = {loop:.4g})"
-        )
-    else:
+    if args.gamma is None:
         if any(v is not None for v in lips):
             raise _InputError(
                 "--lip-dynamics, --lip-reward and --lip-policy need --gamma"
             )
         w_d = 1.0 if args.weight_dynamics is None else args.weight_dynamics
         w_r = 1.0 if args.weight_reward is None else args.weight_reward
-        weight_note = (
-            "given" if any(w is not None for w in direct) else "default"
+        given = any(w is not None for w in direct)
+        return w_d, w_r, "given" if given else "default"
+    if any(w is not None for w in direct):
+        raise _InputError(
+            "give either --weight-dynamics/--weight-reward or --gamma with the "
+            "Lipschitz constants, not both"
         )
+    if any(v is None for v in lips):
+        raise _InputError(
+            "--gamma needs --lip-dynamics, --lip-reward and --lip-policy"
+        )
+    if not args.gamma < 1:
+        raise _InputError(f"--gamma must lie in [0, 1), got {args.gamma:g}")
+    w_d, w_r = bound_weights(*lips, args.gamma)
+    loop = args.gamma * args.lip_dynamics * (1 + args.lip_policy)
+    if math.isinf(w_d):
+        raise _InputError(
+            f"gamma * L_f * (1 + L_pi) = {loop:.4g} >= 1: the infinite-horizon bound is "
+            f"infinite, so no allocation can make it finite (use smaller Lipschitz constants "
+            f"or a smaller --gamma)"
+        )
+    if w_d == 0:
+        raise _InputError(
+            "the dynamics weight is 0 (gamma = 0 or L_r = 0): the bound does "
+            "not depend on the dynamics model; spend the budget on reward labels"
+        )
+    note = (
+        f"from gamma = {args.gamma:g}, L_f = {lips[0]:g}, L_r = {lips[1]:g}, "
+        f"L_pi = {lips[2]:g} (gamma*L = {loop:.4g})"
+    )
+    return w_d, w_r, note
 
-    budget, c_d, c_r = args.budget, args.cost_dynamics, args.cost_reward
+
+def _optimum(args, laws, w_d: float, w_r: float):
+    """The optimal allocation, its bound checked to be finite."""
+    from .allocation import optimal_allocation
+
     try:
         best = optimal_allocation(
-            budget,
+            args.budget,
             laws["dynamics"],
             laws["reward"],
-            cost_dynamics=c_d,
-            cost_reward=c_r,
+            cost_dynamics=args.cost_dynamics,
+            cost_reward=args.cost_reward,
             weight_dynamics=w_d,
             weight_reward=w_r,
         )
@@ -377,8 +387,48 @@ def _run_allocate(args: argparse.Namespace) -> int:
             "the bound at the optimum exceeds the float range (about 1.8e308): the "
             "coefficients or weights are too large for the budget"
         )
-    half_d, half_r = budget / (2 * c_d), budget / (2 * c_r)
-    half = w_d * laws["dynamics"](half_d) + w_r * laws["reward"](half_r)
+    return best
+
+
+def _count(ln_n: float) -> str:
+    """``exp(ln_n)`` to 6 digits, also beyond the float range (``5e+324``, never ``inf``
+    or ``0``)."""
+    if -708.0 < ln_n < 709.0:
+        return f"{math.exp(ln_n):.6g}"
+    exp10 = ln_n / math.log(10.0)
+    power = math.floor(exp10)
+    mantissa = f"{10.0 ** (exp10 - power):.6g}"
+    if mantissa.startswith("10"):  # 9.9999996 rounds up
+        mantissa, power = "1", power + 1
+    return f"{mantissa}e{power:+03d}"
+
+
+def _fifty_fifty(args, laws, w_d: float, w_r: float) -> tuple[float, str, str]:
+    """Bound and counts when half the budget buys each kind of sample, from logs: a count
+    beyond the float range (a tiny price) is still a count, and its error is still positive."""
+    value = 0.0
+    counts = []
+    for w, law, price in (
+        (w_d, laws["dynamics"], args.cost_dynamics),
+        (w_r, laws["reward"], args.cost_reward),
+    ):
+        ln_n = math.log(args.budget) - math.log(2.0) - math.log(price)
+        counts.append(_count(ln_n))
+        try:
+            value += math.exp(
+                math.log(w) + math.log(law.coef) - law.exponent * ln_n
+            )
+        except OverflowError:  # beyond the float range
+            value = math.inf
+    return value, counts[0], counts[1]
+
+
+def _run_allocate(args: argparse.Namespace) -> int:
+    laws, sources = _laws(args)
+    w_d, w_r, weight_note = _weights(args)
+    best = _optimum(args, laws, w_d, w_r)
+    half, half_d, half_r = _fifty_fifty(args, laws, w_d, w_r)
+    budget, c_d, c_r = args.budget, args.cost_dynamics, args.cost_reward
     share = math.exp(
         math.log(c_d) + math.log(best.n_dynamics) - math.log(budget)
     )
@@ -413,7 +463,7 @@ def _run_allocate(args: argparse.Namespace) -> int:
         f"bound at the optimum       w_d*eps_d + w_r*eps_r = {best.bound:.6g}"
     )
     print(
-        f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d:.6g}, N_r = {half_r:.6g}; "
+        f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d}, N_r = {half_r}; "
         f"{gain})"
     )
     short = [

@@ -8,7 +8,10 @@ carries them here, in one place, instead of raising its floor:
 * :func:`enable_x64`: ``jax.enable_x64`` (newer JAX) or ``jax.experimental.enable_x64``
   (older JAX, removed from newer);
 * :func:`batched_map`: ``jax.lax.map(f, xs, batch_size=b)`` (JAX >= 0.4.31) or the same
-  chunked ``vmap`` written out.
+  chunked ``vmap`` written out;
+* random numbers: JAX 0.5 made ``jax_threefry_partitionable`` the default, which changed the
+  numbers a key draws. Importing the package turns it on for an older JAX, so that the same
+  key gives the same numbers (and the chapters the same results) on every supported JAX.
 
 Each older branch is tested on the newest versions too (``tests/test_compat.py``). NumPy 1.26
 has no ``numpy.trapezoid`` (NumPy 2 deprecates ``numpy.trapz``): pages integrate with
@@ -36,6 +39,10 @@ def enable_x64(new_val: bool = True) -> contextlib.AbstractContextManager:
     from jax.experimental import enable_x64 as _old
 
     return _old(new_val)
+
+
+if not getattr(jax.config, "jax_threefry_partitionable", True):
+    jax.config.update("jax_threefry_partitionable", True)
 
 
 _MAP_HAS_BATCH = "batch_size" in inspect.signature(jax.lax.map).parameters

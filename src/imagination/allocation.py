@@ -30,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 from . import bounds as _bounds
-from ._checks import number, real, real_array
+from ._checks import log_array, number, real, real_array
 
 __all__ = [
     "PowerLaw",
@@ -174,35 +174,37 @@ class PowerLaw:
         """The error at sample size ``n >= 0`` (a number or an array).
 
         ``inf`` at ``n = 0`` for a positive exponent; a value beyond the float range rounds to
-        ``inf`` or ``0`` (never an ``OverflowError`` or ``nan``). A negative, NaN, ``bool`` or
-        string ``n`` raises (``ValueError``, ``TypeError``) naming ``n``.
+        ``inf`` or ``0`` (never an ``OverflowError`` or ``nan``). A Python int is used exactly
+        at any size (``n = 10**400``: ``coef * 10**(-400 exponent)``). A negative, NaN,
+        ``bool`` or string ``n`` raises (``ValueError``, ``TypeError``) naming ``n``.
         """
         if np.ndim(n) == 0 and not isinstance(n, (list, tuple)):
-            x = number("n", n, finite=False)
+            number("n", n, finite=False)
             with np.errstate(all="ignore"):
-                return float(self(np.array([x]))[0])
+                return float(self([n])[0])
         try:
-            x = np.asarray(n, dtype=np.float64)
+            x = real_array("n", n)
         except (TypeError, ValueError):
             raise ValueError(
-                f"n must be non-negative numbers, got {n!r}"
+                f"n must be non-negative numbers, got {n!r:.80}"
             ) from None
         if np.any(np.isnan(x)) or np.any(x < 0):
-            raise ValueError(f"n must be non-negative numbers, got {n!r}")
+            raise ValueError(f"n must be non-negative numbers, got {n!r:.80}")
         with np.errstate(all="ignore"):
             out = self.coef * x**-self.exponent
             # where the direct form over- or underflowed, use log space
             bad = ~np.isfinite(out) | (out == 0)
             if np.any(bad):
                 with np.errstate(all="ignore"):
-                    lg = math.log(self.coef) - self.exponent * np.log(x)
+                    lg = math.log(self.coef) - self.exponent * log_array(n, x)
                     alt = np.exp(lg)
                 alt = np.where(np.isnan(lg), out, alt)
                 out = np.where(bad, alt, out)
         return out
 
     def __str__(self) -> str:
-        return f"{self.coef:.4g} * N^(-{self.exponent:.4g})"
+        # the exponent as it acts: N^(-0.5) for 0.5, N^(0.5) for -0.5 (+ 0.0: no "-0")
+        return f"{self.coef:.4g} * N^({-self.exponent + 0.0:.4g})"
 
 
 def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
@@ -223,8 +225,14 @@ def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
     Raises
     ------
     ValueError
-        Fewer than two points, mismatched lengths, non-positive or non-finite values, or all
-        sizes equal.
+        Fewer than two points, mismatched lengths, non-positive or non-finite values, or sizes
+        too close together for the fit to mean anything: when the rounding of the sizes alone
+        (relative ``2.2e-16`` each) could move the exponent by more than one part in a million,
+        as for ``n = [1, 1 + 1e-15]``.
+
+    Notes
+    -----
+    Python ints are used exactly at any size (``n = 10**400`` enters as ``log n``).
     """
     x = real_array("n", n).ravel()  # bool and strings: TypeError
     y = real_array("err", err).ravel()
@@ -236,13 +244,24 @@ def fit_power_law(n: Sequence[float], err: Sequence[float]) -> PowerLaw:
         raise ValueError(
             f"fit_power_law needs at least two points, got {x.size}"
         )
-    if not np.all(np.isfinite(x)) or np.any(x <= 0):
+    lx = log_array(n, x).ravel()  # exact for ints beyond the float range
+    if not np.all(np.isfinite(lx)) or np.any(x <= 0):
         raise ValueError("n must contain positive finite values only")
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise ValueError("err must contain positive finite values only")
-    lx, ly = np.log(x), np.log(y)
+    ly = np.log(y)
     if np.ptp(lx) == 0:
         raise ValueError("n must contain at least two different sizes")
+    # The slope is (change of log err) / (change of log n). Each log n carries a rounding of
+    # about eps (1 + |log n|) (the size's own rounding, then the log's); relative to the
+    # spread of log n that is the relative error of the exponent from rounding alone.
+    wobble = np.finfo(np.float64).eps * (1.0 + np.max(np.abs(lx)))
+    if wobble > 1e-6 * np.ptp(lx):
+        raise ValueError(
+            f"n: the sizes are too close together (log n spans {np.ptp(lx):.3g}); their "
+            f"rounding alone could move the fitted exponent by {wobble / np.ptp(lx):.2g} of "
+            "itself; measure at sizes further apart"
+        )
     with np.errstate(all="ignore"), warnings.catch_warnings():
         # an ill-conditioned fit is reported below, not as a warning
         warnings.simplefilter("ignore")
@@ -445,17 +464,3 @@ def optimal_allocation(
         except OverflowError:  # beyond the float range
             value = math.inf
     return Allocation(float(n_d), float(n_r), float(value))
-
-
-# ============================================================================= moved experiment
-def __getattr__(name: str):
-    """``train_on_subsets`` moved to :mod:`imagination.learning_curves`.
-
-    This module is mathematics and imports no learned model; the old name is
-    resolved lazily, for callers that still use it.
-    """
-    if name == "train_on_subsets":
-        from .learning_curves import train_on_subsets
-
-        return train_on_subsets
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

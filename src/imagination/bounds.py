@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 import sympy as sp
 
-from ._checks import number
+from ._checks import integer_array, number
 
 __all__ = [
     "symbols",
@@ -234,19 +234,12 @@ def compounding_error_bound(eps_dynamics: float, lip: float, t):
     """
     eps = number("eps_dynamics", eps_dynamics, finite=False)
     lip = number("lip", lip, finite=False)
-    t_arr = np.asarray(t)
-    if (
-        t_arr.dtype.kind not in "iuf"
-        or np.any(t_arr < 0)
-        or np.any(t_arr != np.round(t_arr))
-    ):
+    try:  # exact at any size: t = 2**70 is a number of steps like any other
+        t_arr = integer_array("t", t)
+    except ValueError:
         raise ValueError(
-            f"t must be a non-negative integer or an array of them, got {t!r}"
-        )
-    if not np.all(np.isfinite(t_arr)):
-        raise ValueError(
-            f"t must be a non-negative integer or an array of them, got {t!r}"
-        )
+            f"t must be a non-negative integer or an array of them, got {t!r:.80}"
+        ) from None
     # Each distinct t evaluated exactly and rounded once (no overflow of L^t, no 0 * inf,
     # no cancellation near L = 1): `inf` only where the bound is infinite or above 1.8e308.
     uniq, inverse = np.unique(t_arr, return_inverse=True)

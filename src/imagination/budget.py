@@ -31,7 +31,7 @@ from typing import Callable, Union
 import numpy as np
 import sympy as sp
 
-from ._checks import number, real_array
+from ._checks import integer_array, log_array, number, real_array
 
 __all__ = [
     "symbols",
@@ -479,17 +479,23 @@ def loo_variance(n, v, v0: float, g: float, v_loo: float):
     v0 = number("v0", v0, positive=True)
     g = number("g", g, positive=True)
     v_loo = number("v_loo", v_loo)
-    nn = real_array("n", n)
-    if (
-        not np.all(np.isfinite(nn))
-        or np.any(nn < 2)
-        or np.any(nn != np.round(nn))
-    ):
-        raise ValueError(f"n must be integers >= 2, got {n!r}")
+    integer_array("n", n, minimum=2)  # exact: any int, 10**400 included
+    nn = real_array("n", n)  # inf where an int lies beyond the float range
     x = real_array("v", v)
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise ValueError(f"v must be finite and non-negative, got {v!r}")
     # ordered so that a term overflows only where its true value does
     with np.errstate(over="ignore"):
         out = v0 / nn + v_loo / nn / (nn - 1) + x / (nn - 1) * g
+    if np.any(
+        np.isinf(nn)
+    ):  # the same terms from the exact log n (n - 1 rounds to n)
+        ln = np.broadcast_to(log_array(n, nn), out.shape)
+        with np.errstate(divide="ignore"):
+            alt = (
+                np.exp(math.log(v0) - ln)
+                + np.exp(np.log(v_loo) - 2 * ln)
+                + np.exp(np.log(x) + math.log(g) - ln)
+            )
+        out = np.where(np.broadcast_to(np.isinf(nn), out.shape), alt, out)
     return float(out) if out.ndim == 0 else out
