@@ -12,7 +12,7 @@ EXTRAS := book,test,course
 HTML   := _build/html/index.html
 
 .PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean \
-	assignments book-student book-fresh
+	assignments book-student test-lowest book-fresh
 
 help:
 	@echo "make book       set up .venv, execute all chapters, build the HTML book"
@@ -25,6 +25,7 @@ help:
 	@echo "make assignments   autograded assignments (otter-grader) from the chapters, in _build/assignments"
 	@echo "make book-student  the book without exercise solutions, in _build/student/_build/html"
 	@echo "make lock       refresh requirements.lock from pyproject.toml (uv)"
+	@echo "make test-lowest  unit tests and every page with the lowest versions pyproject.toml allows"
 	@echo "make clean      remove the build, caches and .venv"
 
 $(STAMP): pyproject.toml $(LOCK)
@@ -79,6 +80,23 @@ test-notebooks: $(STAMP)
 test-site: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/site
 
+# The lowest versions pyproject.toml allows (uv's lowest-direct resolution: each declared
+# dependency at its floor), the package without extras plus what runs tests and pages, in its
+# own venv; tools/lowest_versions.py fails if a floor was lifted. Weekly (.github/workflows).
+LOWEST := .venv-lowest
+LOWEST_IGNORE := --ignore=tests/site --ignore=tests/test_packaging.py \
+	--ignore=tests/test_release.py --ignore=tests/test_assignments.py
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q uv
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e .
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python pytest nbval ipykernel hypothesis
+	$(LOWEST)/bin/uv pip check --python $(LOWEST)/bin/python
+	$(LOWEST)/bin/python tools/lowest_versions.py
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider -m "not colab" $(LOWEST_IGNORE) tests
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env book
+
 # Every chapter and the benchmark on an accelerator (or here, at CPU sizes):
 # a summary goes to $(OUT). Runs without .venv on a machine that has JAX.
 OUT ?= gpu-summary
@@ -103,5 +121,5 @@ book-student: $(STAMP)
 	@echo "The student edition is at file://$(CURDIR)/_build/student/_build/html/index.html"
 
 clean:
-	rm -rf _build $(VENV) .pytest_cache .hypothesis src/*.egg-info
+	rm -rf _build $(VENV) $(LOWEST) .pytest_cache .hypothesis src/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

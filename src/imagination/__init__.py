@@ -31,8 +31,10 @@ Numbers (the leniency rule of the whole API): a numeric argument takes real numb
 Python ``int``/``float``, NumPy real scalars and zero-dimensional NumPy/JAX arrays of an integer
 or floating dtype. ``bool`` (``True`` is not ``1.0``), strings (``"1e3"`` is not parsed),
 ``None`` and complex numbers raise ``ArgumentTypeError`` (a ``TypeError`` that is also a
-``ValueError``) naming the parameter; out-of-range values raise ``ValueError`` naming it. The
-command line (``python -m imagination``) parses strings itself before calling the API.
+``ValueError``) naming the parameter; out-of-range values raise ``ValueError`` naming it. A
+Python ``int`` is a real number at any size: a count (``t``, a horizon, a sample size ``n``) is
+used exactly, any other argument rounds to the nearest float (beyond the float range to ``inf``,
+then checked like a float ``inf``). The command line (``python -m imagination``) parses strings itself before calling the API.
 """
 
 from __future__ import annotations
