@@ -12,7 +12,7 @@ EXTRAS := book,test,course
 HTML   := _build/html/index.html
 
 .PHONY: help venv lock lint gpu-check book test test-unit test-notebooks test-site benchmark clean \
-	assignments book-student test-lowest book-fresh
+	assignments book-student test-lowest book-fresh slides
 
 help:
 	@echo "make book       set up .venv, execute all chapters, build the HTML book"
@@ -24,6 +24,7 @@ help:
 	@echo "make benchmark  rollout speed benchmark (JAX vs NumPy vs Python loop vs roofline)"
 	@echo "make assignments   autograded assignments (otter-grader) from the chapters, in _build/assignments"
 	@echo "make book-student  the book without exercise solutions, in _build/student/_build/html"
+	@echo "make slides     one reveal.js deck per lecture (cells tagged slide), in _build/html/slides; after make book"
 	@echo "make lock       refresh requirements.lock from pyproject.toml (uv)"
 	@echo "make test-lowest  unit tests and every page with the lowest versions pyproject.toml allows"
 	@echo "make clean      remove the build, caches and .venv"
@@ -112,6 +113,11 @@ benchmark: $(STAMP)
 # chapters' answer/test cells: student notebook, solutions, autograder.zip (tools/assignments.py).
 assignments: $(STAMP)
 	$(BIN)/python tools/assignments.py build --require-all
+
+# Slides (book/teaching.md): one reveal.js deck per lecture from its cells tagged `slide`, with
+# the outputs of the book build (_build/jupyter_execute) where they are current (tools/slides.py).
+slides: $(STAMP)
+	$(BIN)/python tools/slides.py
 
 # The student edition: solutions removed (_config_student.yml over _config.yml).
 book-student: $(STAMP)

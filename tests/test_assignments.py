@@ -1,35 +1,42 @@
 """The autograded assignments generated from the chapters (tools/assignments.py).
 
 What CI proves here, for every chapter: the generator finds the chapter's
-coding exercises; the student notebook as distributed fails every test
-(nothing is pre-solved); the chapter's own answers, filled in, pass every
-public and hidden test. Chapter 1 goes through the real otter grader end to
-end (an untouched and a filled-in notebook; a submission that imports a
-missing module, loops, and one that kills its kernel), and its student
-notebook runs in a Colab-like setting: alone in an empty folder, with a fake
-``google.colab`` module, installing this package with its own install cell.
-The other chapters are graded in process with otter's own test-file runner
-(the same test files, without a kernel per notebook), which keeps the whole
-module within a few minutes on two cores.
+coding exercises (on the lecture page and its section pages); the student
+notebook as distributed scores 0; the chapter's own answers score full marks;
+and every plausible wrong answer in ``tests/wrong_answers`` scores 0 on its
+question. The real grader (otter, one kernel per notebook, in parallel) runs
+each chapter's solution and student notebook, the first wrong answer of every
+exercise (one notebook per chapter carries one wrong answer per exercise), a
+notebook that rebinds ``np.allclose`` and one that names a variable
+``bounds`` and writes a function below its check. The other wrong answers are
+graded in process with the same test files (otter's own runner, without a
+kernel per notebook); ``-m grading_sweep`` sends every one of them through
+the real grader as well. Chapter 1 also goes through the grader with
+submissions that import a missing module, loop, and kill their kernel, and
+its student notebook runs in a Colab-like setting.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import assignments  # noqa: E402
 from otter.test_files import ExceptionTestFile  # noqa: E402
+from wrong_answers import WRONG  # noqa: E402
 
 CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 FIRST = "01_imagined_rollouts"
@@ -231,7 +238,7 @@ def test_student_notebook_fails_every_test(built, chapter):
     assert not passing, (
         f"tests that pass on the stubs (they cannot fail): {passing}"
     )
-    assert all(len(cases) >= 2 for cases in results.values())
+    assert all(len(cases) == 2 for cases in results.values())
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -247,25 +254,337 @@ def test_chapter_answers_pass_every_test(built, chapter):
     assert not failing, failing
 
 
-# -- chapter 1 through the real grader ---------------------------------------
-def test_otter_grades_untouched_and_filled_notebooks(built, tmp_path):
-    folder = _needs(built, FIRST)
+# -- wrong answers, tampering, and the real grader ---------------------------
+def wrong_answer(answer: str, edits: list[tuple[str, str]]) -> str:
+    """The chapter's answer with a wrong answer's edits applied."""
+    for old, new in edits:
+        assert old in answer, f"stale wrong answer: {old!r} not in\n{answer}"
+        answer = answer.replace(old, new)
+    return answer
+
+
+def _answers(chapter: str) -> dict[str, str]:
+    (path,) = assignments.chapters([chapter])
+    return {
+        e.label: e.answer for e in assignments.read_chapter(path).autograded
+    }
+
+
+def _slot_notebook(folder: Path, slot: int, target: Path) -> dict[str, str]:
+    """The solution notebook with the ``slot``-th wrong answer of every
+    exercise that has one; returns {label: wrong answer name}."""
+    answers = _answers(folder.name)
+    nb = json.loads(
+        (folder / "solutions" / f"{folder.name}.ipynb").read_text()
+    )
+    used = {}
+    for cell in nb["cells"]:
+        label = cell["id"].removeprefix("answer-")
+        if cell["id"].startswith("answer-") and label in WRONG:
+            names = list(WRONG[label])
+            if slot < len(names):
+                used[label] = names[slot]
+                cell["source"] = wrong_answer(
+                    answers[label], WRONG[label][names[slot]]
+                )
+    target.write_text(json.dumps(nb))
+    return used
+
+
+def test_every_exercise_has_three_wrong_answers(built):
+    _, rows = built
+    labels = [label for r in rows.values() for label in r["autograded"]]
+    few = {
+        x: len(WRONG.get(x, {})) for x in labels if len(WRONG.get(x, {})) < 3
+    }
+    assert not few, f"exercises with fewer than 3 wrong answers: {few}"
+    assert not set(WRONG) - set(labels), "wrong answers of no exercise"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_wrong_answers_score_zero_in_process(built, chapter):
+    """Every wrong answer after the first (the first goes through the real
+    grader below), with the same test files otter runs."""
+    folder = _needs(built, chapter)
+    answers = _answers(chapter)
+    nb = json.loads((folder / "student" / f"{chapter}.ipynb").read_text())
+    imports = next(c for c in nb["cells"] if c["id"] == "imports")
+    kept = {}
+    for label, answer in answers.items():
+        test = (folder / "autograder" / "tests" / f"{label}.py").read_text()
+        for name, edits in list(WRONG.get(label, {}).items())[1:]:
+            env: dict = {"__name__": "__main__"}
+            exec("".join(imports["source"]), env)
+            try:
+                exec(wrong_answer(answer, edits), env)
+            except Exception:  # an answer cell that raises is wrong too
+                pass
+            tf = ExceptionTestFile.from_string(test, f"{label}.py")
+            tf.run(env)
+            if tf.score:
+                kept[f"{label}: {name}"] = tf.score
+    assert not kept, f"wrong answers that keep points: {kept}"
+
+
+@pytest.fixture(scope="module")
+def real_grades(built, tmp_path_factory):
+    """The real grader on every chapter's solution, student notebook and
+    first wrong answers, plus two special notebooks, all in parallel."""
+    out, rows = built
+    work = tmp_path_factory.mktemp("graded")
+    pairs, what = [], []
+    for chapter in CHAPTERS:
+        if not rows[chapter]["autograded"]:
+            continue
+        folder = out / chapter
+        zip_ = folder / "autograder" / "autograder.zip"
+        sol = folder / "solutions" / f"{chapter}.ipynb"
+        if chapter.startswith("03"):
+            sol = _bounds_and_moved(folder, work / f"{chapter}-moved.ipynb")
+        pairs += [(zip_, sol), (zip_, folder / "student" / f"{chapter}.ipynb")]
+        what += [(chapter, "solution", {}), (chapter, "student", {})]
+        target = work / f"{chapter}-wrong-0.ipynb"
+        used = _slot_notebook(folder, 0, target)
+        pairs.append((zip_, target))
+        what.append((chapter, "wrong", used))
+        if chapter == FIRST:
+            pairs.append((zip_, _tampering(folder, work / "tamper.ipynb")))
+            what.append((chapter, "tamper", {}))
+    start = time.perf_counter()
+    grades = assignments.grade_pairs(pairs, jobs=2, progress=False)
+    seconds = time.perf_counter() - start
+    print(
+        f"real grader: {len(pairs)} notebooks in {seconds:.0f} s on 2 "
+        f"workers; per notebook "
+        + ", ".join(f"{g.seconds:.0f}" for g in grades)
+        + " s"
+    )
+    return list(zip(what, grades))
+
+
+def _bounds_and_moved(folder: Path, target: Path) -> Path:
+    """Chapter 3's answers, with a variable named like the tests' modules
+    and one function written below its check cell."""
+    nb = json.loads(
+        (folder / "solutions" / f"{folder.name}.ipynb").read_text()
+    )
+    cells = nb["cells"]
+    i = next(
+        k for k, c in enumerate(cells) if c["id"] == "answer-ex-ch3-cancel"
+    )
+    moved = cells.pop(i)
+    moved["id"] = "moved-below"
+    j = next(
+        k for k, c in enumerate(cells) if c["id"] == "check-ex-ch3-cancel"
+    )
+    cells.insert(j + 1, moved)
+    cells.append(
+        {
+            "cell_type": "code",
+            "id": "names",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "bounds = [0.1, 0.2]\nR = None\nnp = None\n",
+        }
+    )
+    target.write_text(json.dumps(nb))
+    return target
+
+
+def _tampering(folder: Path, target: Path) -> Path:
+    """Chapter 1's answers plus a cell that makes np.allclose always true."""
+    nb = json.loads(
+        (folder / "solutions" / f"{folder.name}.ipynb").read_text()
+    )
+    nb["cells"].insert(
+        3,
+        {
+            "cell_type": "code",
+            "id": "tamper",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "np.allclose = lambda *args, **kwargs: True\n",
+        },
+    )
+    target.write_text(json.dumps(nb))
+    return target
+
+
+def test_real_grader_solutions_full_students_zero(real_grades):
+    for (chapter, kind, _), g in real_grades:
+        if kind == "solution":
+            assert g.possible > 0 and g.score == g.possible, (
+                chapter,
+                assignments.report([g], lecturer=True),
+            )
+        elif kind == "student":
+            assert g.score == 0, (chapter, assignments.report([g]))
+
+
+def test_real_grader_wrong_answers_score_zero(real_grades):
+    kept = {}
+    for (chapter, kind, used), g in real_grades:
+        if kind != "wrong":
+            continue
+        per = g.questions
+        for label, name in used.items():
+            if per.get(label, 0) != 0:
+                kept[f"{label}: {name}"] = per[label]
+        for label in set(per) - set(used):  # exercises left correct
+            assert per[label] == 1, (chapter, label)
+    assert not kept, f"wrong answers that keep points: {kept}"
+
+
+def test_tampering_scores_zero_where_it_matters(real_grades):
+    ((_, g),) = [(w, g) for w, g in real_grades if w[1] == "tamper"]
+    per = g.questions
+    # the tests of these two use np.allclose; stability's do not
+    assert per["ex-ch1-ensemble"] == per["ex-ch1-finite"] == 0, per
+    assert per["ex-ch1-stability"] == 1, per
+    report = assignments.report([g])
+    assert "np.allclose" in report.replace("numpy.allclose", "np.allclose")
+    assert "review by hand" in report
+
+
+def test_own_names_and_answers_below_their_check(real_grades):
+    ((_, g),) = [
+        (w, g)
+        for w, g in real_grades
+        if w[1] == "solution" and w[0].startswith("03")
+    ]
+    assert g.score == g.possible, assignments.report([g], lecturer=True)
+    assert any("below its check" in n for n in g.notes), g.notes
+
+
+def test_feedback_says_expected_and_got_without_wrapper(real_grades):
+    ((_, g),) = [
+        (w, g) for w, g in real_grades if w[1] == "student" and w[0] == FIRST
+    ]
+    report = assignments.report([g])
+    assert "expected" in report and "got None" in report, report
+    assert "_run(" not in report and "Error at line" not in report, report
+    wrong = [g for w, g in real_grades if w[1] == "wrong"]
+    hidden_only = [
+        m
+        for g in wrong
+        for t in g.tests
+        if t.get("max_score") and not t.get("score")
+        for m in assignments._failures(t.get("output") or "")
+        if "hidden tests" in m
+    ]
+    assert hidden_only and all(
+        m.startswith("the hidden tests of") for m in hidden_only
+    ), hidden_only
+    lecturer = assignments.report(wrong, lecturer=True)
+    assert "hidden cell" in lecturer and "hidden cell" not in (
+        assignments.report(wrong)
+    )
+
+
+@pytest.mark.grading_sweep
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_wrong_answer_through_the_real_grader(built, chapter, tmp_path):
+    if not os.environ.get("IMAGINATION_GRADING_SWEEP"):
+        pytest.skip("set IMAGINATION_GRADING_SWEEP=1 for the full sweep")
+    folder = _needs(built, chapter)
     zip_ = folder / "autograder" / "autograder.zip"
-    untouched = assignments.grade_one(
-        zip_, folder / "student" / f"{FIRST}.ipynb"
+    slots = max(len(WRONG.get(x, {})) for x in built[1][chapter]["autograded"])
+    pairs, used = [], []
+    for slot in range(slots):
+        target = tmp_path / f"wrong-{slot}.ipynb"
+        used.append(_slot_notebook(folder, slot, target))
+        pairs.append((zip_, target))
+    grades = assignments.grade_pairs(pairs, jobs=2, progress=False)
+    kept = {
+        f"{label}: {name}": g.questions.get(label)
+        for g, u in zip(grades, used)
+        for label, name in u.items()
+        if g.questions.get(label, 0) != 0
+    }
+    assert not kept, kept
+
+
+def test_assignment_is_pinned_to_the_commit(built):
+    out, rows = built
+    folder = out / FIRST
+    ref = rows[FIRST]["ref"]
+    assert ref and ref != "main"
+    nb = json.loads((folder / "student" / f"{FIRST}.ipynb").read_text())
+    install = "".join(nb["cells"][1]["source"])
+    assert f"@{ref}" in install and "@main" not in install
+    req = (folder / "autograder" / "requirements.txt").read_text()
+    assert req.strip().endswith(f"@{ref}")
+
+
+def test_grade_a_folder_writes_csv(built, tmp_path):
+    """`grade` on a folder: parallel, a progress bar, one column per question."""
+    out, rows = built
+    chapter = "04_sample_allocation"
+    folder = _needs(built, chapter)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(folder / "solutions" / f"{chapter}.ipynb", subs / "a.ipynb")
+    shutil.copy(folder / "student" / f"{chapter}.ipynb", subs / "b.ipynb")
+    grades = assignments.grade(
+        "04", [subs], tmp_path / "graded", build_dir=out, jobs=2
     )
-    filled = assignments.grade_one(
-        zip_, folder / "solutions" / f"{FIRST}.ipynb"
+    assert [g.score for g in grades] == [3.0, 0.0]
+    with open(tmp_path / "graded" / "grades.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["submission"] for r in table] == ["a.ipynb", "b.ipynb"]
+    for label in rows[chapter]["autograded"]:
+        assert table[0][label] == "1.0" and table[1][label] == "0.0"
+    assert (tmp_path / "graded" / "report-lecturer.md").is_file()
+
+
+def test_section_pages_carry_exercises(tmp_path):
+    """An exercise block moved to a section page is still collected."""
+    book = tmp_path / "book"
+    (book / "01_x").mkdir(parents=True)
+
+    def page(cells):
+        return json.dumps(
+            {
+                "cells": cells,
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+
+    def md(text):
+        return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+    def code(text, tags=()):
+        return {
+            "cell_type": "code",
+            "metadata": {"tags": list(tags)},
+            "source": text,
+        }
+
+    (book / "01_x.ipynb").write_text(
+        page([md("# Lecture"), code("# boot"), code("import math")])
     )
-    assert untouched.possible == filled.possible > 0
-    assert untouched.score == 0, untouched
-    assert filled.score == filled.possible, assignments.report([filled])
-    report = assignments.report([untouched, filled])
-    assert (
-        "full marks" in report and "points lost in 3 of 3 exercises" in report
+    (book / "01_x" / "study.ipynb").write_text(
+        page(
+            [
+                code("# boot"),
+                md("# Study"),
+                code("import cmath"),
+                md("```{exercise} E\n:label: ex-s\n\nDo.\n```"),
+                md("```{solution-start} ex-s\n```"),
+                code('def f():\n    """One."""\n    return 1', ["answer"]),
+                code("assert f() == 1", ["test-public"]),
+                code("assert f() + 1 == 2", ["test-hidden", "remove-cell"]),
+                md("```{solution-end}\n```"),
+            ]
+        )
     )
-    assert "public check 1 failed" in report
-    print(report)
+    chapter = assignments.read_chapter(book / "01_x.ipynb")
+    assert [e.label for e in chapter.autograded] == ["ex-s"]
+    assert "import cmath" in chapter.imports
 
 
 def _edited(notebook: Path, edits: dict[str, str], target: Path) -> Path:
@@ -306,7 +625,7 @@ def test_grader_survives_bad_submissions(tmp_path):
     assert by_question["ex-ch1-stability"]["score"] == 0
     assert (
         "not_a_real_module" in g.tests[0]["output"]
-        or "NameError" in by_question["ex-ch1-stability"]["output"]
+        or "is not defined" in by_question["ex-ch1-stability"]["output"]
     )
     # the endless cell was interrupted after its functions were defined
     assert (
@@ -430,11 +749,8 @@ def test_student_notebook_runs_colab_like(built, tmp_path):
     assert str(site) in where, (
         where
     )  # installed by the install cell, not the checkout
-    assert sorted(
-        p.stem for p in (work / assignments.CHECKS_DIR).glob("*.py")
-    ) == sorted(built[1][FIRST]["autograded"])
     for label in built[1][FIRST]["autograded"]:
-        assert "failed" in text[f"check-{label}"].lower(), text[
+        assert "the public check fails" in text[f"check-{label}"], text[
             f"check-{label}"
         ]
 
