@@ -465,6 +465,47 @@ def make_pipeline(
     >>> out.reinforce_gain.shape
     (2, 1, 2)
     """
+    _check_pipeline_args(
+        task, model_config, policy_config, rows, n_test, segment_points
+    )
+    start = partial(sample_box, task.start_low, task.start_high)
+    log_std = jnp.log(
+        jnp.full((task.env.action_dim,), task.exploration_std, jnp.float32)
+    )
+    init_params = (
+        jnp.zeros((task.env.action_dim, task.env.state_dim), jnp.float32),
+        log_std,
+    )
+    buy = _purchase(task)
+    train_reinforce, train_reparam = _policy_trainers(
+        task, policy_config, start, init_params
+    )
+    b_fit = _batched(_model_fitter(buy, model_config), rows)
+    b_err = _batched(_model_errors(task, buy, int(n_test)), rows)
+    b_rf = _batched(train_reinforce, rows)
+    b_rp = _batched(train_reparam, rows)
+    b_eval = _batched(
+        _evaluator(task, policy_config, start, int(segment_points)), rows
+    )
+    return Pipeline(
+        b_fit,
+        b_err,
+        b_rf,
+        b_rp,
+        b_eval,
+        _end_to_end(b_fit, b_err, b_rf, b_rp, b_eval),
+        init_params,
+        task,
+        model_config,
+        policy_config,
+        int(rows),
+    )
+
+
+# The steps of make_pipeline, each a factory of one unbatched function (one run).
+def _check_pipeline_args(
+    task, model_config, policy_config, rows, n_test, segment_points
+) -> None:
     if not isinstance(task, Task):
         raise ValueError(f"task must be a Task, got {type(task).__name__}")
     if not isinstance(model_config, ModelConfig):
@@ -486,31 +527,26 @@ def make_pipeline(
                 f"{name} must be a positive integer, got {value!r}"
             )
 
-    segment_points = int(segment_points)
-    env = task.env
-    mc, pc = model_config, policy_config
-    H, gamma = task.horizon, task.gamma
-    w = jnp.asarray(task.norm_weights, jnp.float32)
-    data_lo = jnp.asarray(task.data_low, jnp.float32)
-    data_hi = jnp.asarray(task.data_high, jnp.float32)
-    start = partial(sample_box, task.start_low, task.start_high)
-    log_std = jnp.log(
-        jnp.full((env.action_dim,), task.exploration_std, jnp.float32)
-    )
-    init_params = (
-        jnp.zeros((env.action_dim, env.state_dim), jnp.float32),
-        log_std,
-    )
+
+def _purchase(task: Task) -> Callable:
+    """``buy(key, n)``: ``n`` transitions bought from the task's world."""
 
     def buy(key, n):
         return _data.sample_transitions(
-            env,
+            task.env,
             key,
             n,
             action_scale=TORQUE_LIMIT,
             state_low=task.data_low,
             state_high=task.data_high,
         )
+
+    return buy
+
+
+def _model_fitter(buy: Callable, mc: ModelConfig) -> Callable:
+    """``fit_models(key, n_dynamics, n_reward)``: two purchases, two MLPs trained on the
+    first ``n`` rows of each."""
 
     def train(model, key, pool, targets, n):
         layers = _curves.train_on_subsets(
@@ -542,6 +578,13 @@ def make_pipeline(
         )
         return dyn, rew
 
+    return fit_models
+
+
+def _model_errors(task: Task, buy: Callable, n_test: int) -> Callable:
+    """``model_errors(key, dyn, rew)``: sup errors on a fresh test purchase."""
+    w = jnp.asarray(task.norm_weights, jnp.float32)
+
     def model_errors(key, dyn, rew):
         test = buy(key, n_test)
         pred = jax.vmap(learned_dynamics, in_axes=(None, 0, 0))(
@@ -554,6 +597,15 @@ def make_pipeline(
         eps_r = jnp.max(jnp.abs(r_hat - test.rewards))
         return eps_d, eps_r
 
+    return model_errors
+
+
+def _policy_trainers(
+    task: Task, pc: PolicyConfig, start: Callable, init_params
+) -> tuple[Callable, Callable]:
+    """``train_reinforce(key, dyn, rew, sigma)`` and ``train_reparam(key, dyn, rew)``: the
+    linear gain trained in imagination by REINFORCE and by the pathwise gradient."""
+    H, gamma, log_std = task.horizon, task.gamma, init_params[1]
     reinforce_train = _reinforce.make_train_policy(
         learned_dynamics,
         learned_reward,
@@ -601,6 +653,18 @@ def make_pipeline(
         )
         return K, curve
 
+    return train_reinforce, train_reparam
+
+
+def _evaluator(
+    task: Task, pc: PolicyConfig, start: Callable, segment_points: int
+) -> Callable:
+    """``evaluate(key, K, dyn, rew)``: true and imagined returns of the gain ``K`` and the
+    constants of the certificate measured along both trajectories (:class:`Evaluation`)."""
+    env, H, gamma = task.env, task.horizon, task.gamma
+    w = jnp.asarray(task.norm_weights, jnp.float32)
+    data_lo = jnp.asarray(task.data_low, jnp.float32)
+    data_hi = jnp.asarray(task.data_high, jnp.float32)
     true_run = make_rollout(
         env.dynamics, env.reward, _policies.linear, horizon=H, gamma=gamma
     )
@@ -651,11 +715,11 @@ def make_pipeline(
             jnp.max(gap, axis=0),
         )
 
-    b_fit = _batched(fit_models, rows)
-    b_err = _batched(model_errors, rows)
-    b_rf = _batched(train_reinforce, rows)
-    b_rp = _batched(train_reparam, rows)
-    b_eval = _batched(evaluate, rows)
+    return evaluate
+
+
+def _end_to_end(b_fit, b_err, b_rf, b_rp, b_eval) -> Callable:
+    """``end_to_end(keys, n_dynamics, n_reward)``: the batched steps in order (:class:`Result`)."""
 
     def end_to_end(keys, n_dynamics, n_reward):
         ks = jax.vmap(lambda k: jax.random.split(k, 5))(keys)
@@ -677,19 +741,7 @@ def make_pipeline(
             rew,
         )
 
-    return Pipeline(
-        b_fit,
-        b_err,
-        b_rf,
-        b_rp,
-        b_eval,
-        end_to_end,
-        init_params,
-        task,
-        model_config,
-        policy_config,
-        int(rows),
-    )
+    return end_to_end
 
 
 # ============================================================================= label noise
