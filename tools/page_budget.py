@@ -114,7 +114,12 @@ def pages() -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a).resolve() for a in argv] or pages()
+    paths = []
+    for arg in map(Path, argv):
+        # a chapter's folder stands for its section pages
+        found = sorted(arg.glob("*.ipynb")) if arg.is_dir() else [arg]
+        paths.extend(p.resolve() for p in found)
+    paths = paths or pages()
     bad = 0
     print(f"{'page':48} {'words':>6} {'lines':>6} {'longest':>8}  budget")
     for path in paths:
