@@ -231,3 +231,14 @@ def test_shard_batch_and_angle_normalize_hostile():
         shard_batch(jnp.float32(1.0))
     out = envs.angle_normalize(jnp.array([0.0, 10.0, -10.0, jnp.inf]))
     assert np.all(np.abs(np.asarray(out[:3])) <= np.pi)
+
+
+@pytest.mark.parametrize("horizon", [2**31, 2**70, 10**400])
+def test_horizon_beyond_one_scan_is_refused_naming_it(horizon):
+    """A Python int is exact at any size (the package's rule), but one scan runs at most
+    2**31 - 1 steps: a longer horizon is a ValueError at construction, not a crash later."""
+    with pytest.raises(ValueError, match="horizon must be at most") as info:
+        make_rollout(
+            LIN.dynamics, LIN.reward, policies.linear, horizon=horizon
+        )
+    assert not isinstance(info.value, TypeError)

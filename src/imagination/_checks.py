@@ -36,6 +36,7 @@ __all__ = [
     "integer_array",
     "real_array",
     "log_array",
+    "show",
 ]
 
 _BIG = 2**1024  # the first int that rounds beyond the largest float

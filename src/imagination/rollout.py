@@ -151,7 +151,13 @@ def _check_step_outputs(s, a, r, s_next) -> None:
 
 
 def _check(horizon: int, gamma: float) -> None:
-    _checks.integer("horizon", horizon, minimum=1)
+    h = _checks.integer("horizon", horizon, minimum=1)
+    # a Python int is exact at any size, but one scan runs at most 2**31 - 1 steps
+    if h > 2**31 - 1:
+        raise ValueError(
+            f"horizon must be at most 2**31 - 1 steps (the length of one scan), got "
+            f"{_checks.show(horizon)}"
+        )
     g = _checks.real("gamma", gamma)
     if not 0.0 <= g <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
