@@ -92,7 +92,7 @@ test-lowest:
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q uv
 	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e .
-	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python pytest nbval ipykernel hypothesis
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python pytest nbval ipykernel hypothesis pyyaml
 	$(LOWEST)/bin/uv pip check --python $(LOWEST)/bin/python
 	$(LOWEST)/bin/python tools/lowest_versions.py
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider -m "not colab" $(LOWEST_IGNORE) tests
