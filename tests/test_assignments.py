@@ -385,7 +385,7 @@ def _bounds_and_moved(folder: Path, target: Path) -> Path:
             "metadata": {},
             "execution_count": None,
             "outputs": [],
-            "source": "bounds = [0.1, 0.2]\nR = None\nnp = None\n",
+            "source": "bounds = [0.1, 0.2]\nR = None\n",
         }
     )
     target.write_text(json.dumps(nb))

@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
 """Autograded assignments generated from the chapters (otter-grader).
 
-The chapter is the only source: each coding exercise's solution block holds
-one code cell tagged ``answer`` (imports, constants and function definitions
-with docstrings), cells tagged ``test-public`` (asserts a student may see) and
-cells tagged ``test-hidden`` + ``remove-cell`` (asserts on inputs the student
-has not seen). From them this tool writes, per chapter, under
-``_build/assignments/<chapter>/``:
+The chapter is the only source: each coding exercise's solution block (on
+the lecture page ``book/NN_name.ipynb`` or one of its section pages
+``book/NN_name/*.ipynb``) holds one code cell tagged ``answer`` (imports,
+constants and function definitions with docstrings), cells tagged
+``test-public`` (asserts a student may see) and cells tagged ``test-hidden`` +
+``remove-cell`` (asserts on inputs the student has not seen). From them this
+tool writes, per chapter, under ``_build/assignments/<chapter>/``:
 
 ``student/<chapter>.ipynb``
-    The student notebook: the Colab install cell, the chapter's imports, every
-    exercise statement, a stub of each answer (signatures and docstrings,
-    bodies replaced by ``...``) and an otter check cell running the public
-    tests. It needs nothing beside it: the public tests are written out by
-    its setup cell, so it runs on Colab as a single file.
+    The student notebook: the Colab install cell (pinned to the commit being
+    built), the chapter's imports, every exercise statement, a stub of each
+    answer (signatures and docstrings, bodies replaced by ``...``) and a
+    check cell running the public check. It needs nothing beside it, so it
+    runs on Colab as a single file.
 ``autograder/autograder.zip``
-    The otter autograder bundle (public and hidden tests, requirements):
-    grade locally with ``python tools/assignments.py grade`` (below) or
-    ``otter run``, or upload it to Gradescope as the assignment's autograder.
+    The otter autograder bundle (public and hidden tests, requirements pinned
+    to the same commit): grade locally with ``python tools/assignments.py
+    grade`` (below) or ``otter run``, or upload it to Gradescope. Each test
+    file carries the harness of ``tools/grading_harness.py``: its own
+    namespace, library functions checked for tampering, a public case worth
+    0 points and one graded case (public and hidden tests, all or nothing).
 ``solutions/<chapter>.ipynb``
     The student notebook with the chapter's answers filled in: the
     lecturer's key, and what CI grades to prove full marks are reachable.
@@ -26,15 +30,16 @@ Usage::
 
     python tools/assignments.py build                 # every chapter
     python tools/assignments.py build 01 03           # chapters by number
-    python tools/assignments.py grade 01 hw/*.ipynb   # grade submissions
+    python tools/assignments.py grade 01 hw/          # grade a folder
 
-``grade`` runs otter-grader without Docker, one submission at a time in its
-own process: a cell that runs longer than ``--cell-timeout`` seconds is
+``grade`` runs otter-grader without Docker, each submission in its own
+process, ``--jobs`` at a time, with a progress bar: a cell that runs longer than ``--cell-timeout`` seconds is
 interrupted (the rest of the notebook still runs), a test longer than
 :data:`TEST_TIME_LIMIT_S` fails with a message, and a submission that takes
 longer than ``--timeout`` seconds in all, or kills its kernel, scores 0 with a
-readable reason; the grader never hangs. It writes ``grades.csv`` and a
-Markdown report.
+readable reason; the grader never hangs. It writes ``grades.csv`` (a column
+per exercise), ``report.md`` for students and ``report-lecturer.md`` with the
+hidden tests' failing lines and notes on where answers were found.
 """
 
 from __future__ import annotations
@@ -862,14 +867,24 @@ def _run_one(args: argparse.Namespace) -> int:
             return super()._get_timeout(cell)
 
     pre.ExecutePreprocessor = LimitedExecutePreprocessor
+    import resource
+
     import otter.run
 
-    otter.run.main(
-        args.submission,
-        autograder=args.autograder,
-        output_dir=args.output,
-        no_logo=True,
-    )
+    try:
+        otter.run.main(
+            args.submission,
+            autograder=args.autograder,
+            output_dir=args.output,
+            no_logo=True,
+        )
+    finally:
+        cpu = sum(
+            getattr(resource.getrusage(who), field)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for field in ("ru_utime", "ru_stime")
+        )
+        print(f"\nGRADING_CPU_SECONDS={cpu:.2f}", flush=True)
     return 0
 
 
@@ -883,6 +898,7 @@ class Grade:
     message: str = ""
     notes: list[str] = field(default_factory=list)
     hidden_log: list[dict] = field(default_factory=list)
+    cpu_seconds: float | None = None
 
     @property
     def questions(self) -> dict[str, float]:
@@ -1005,7 +1021,9 @@ def grade_one(
         Path(submission).resolve(),
     )
     possible = _possible(autograder)
-    notes = inspect_submission(submission, answers or {})
+    if answers is None:
+        answers = _answers_in(autograder)
+    notes = inspect_submission(submission, answers)
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "hidden-log.jsonl"
         cmd = [
@@ -1036,6 +1054,8 @@ def grade_one(
             log, _ = proc.communicate()
             message = f"grading stopped after {timeout} s (does a cell never finish?)"
         seconds = time.perf_counter() - start
+        cpu = re.findall(r"GRADING_CPU_SECONDS=([\d.]+)", log or "")
+        cpu_seconds = float(cpu[-1]) if cpu else None
         hidden_log = []
         if log_path.is_file():
             for line in log_path.read_text().splitlines():
@@ -1056,6 +1076,7 @@ def grade_one(
                 tests,
                 notes=notes,
                 hidden_log=hidden_log,
+                cpu_seconds=cpu_seconds,
             )
     tail = "\n".join((log or "").strip().splitlines()[-6:])
     if not message and "DeadKernelError" in (log or ""):
@@ -1074,6 +1095,22 @@ def grade_one(
         f"{message}\n{tail}".strip(),
         notes=notes,
     )
+
+
+def _answers_in(autograder: Path) -> dict[str, list[str]]:
+    """{exercise label: the functions it asks for}, from the test files."""
+    import zipfile
+
+    out = {}
+    with zipfile.ZipFile(autograder) as z:
+        for name in z.namelist():
+            if name.startswith("tests/") and name.endswith(".py"):
+                text = z.read(name).decode()
+                label = re.findall(r"^name = '([^']+)'$", text, re.M)
+                funcs = re.findall(r"^_FUNCTIONS = (\[.*\])$", text, re.M)
+                if label and funcs:
+                    out[label[-1]] = ast.literal_eval(funcs[-1])
+    return out
 
 
 def _possible(autograder: Path) -> float:
@@ -1243,6 +1280,7 @@ def write_csv(grades: list[Grade], path: Path, labels: list[str]) -> None:
                 "possible",
                 *labels,
                 "seconds",
+                "cpu_seconds",
                 "message",
                 "notes",
             ]
@@ -1256,6 +1294,7 @@ def write_csv(grades: list[Grade], path: Path, labels: list[str]) -> None:
                     g.possible,
                     *[per.get(label, 0.0) for label in labels],
                     round(g.seconds, 1),
+                    g.cpu_seconds,
                     g.message,
                     " | ".join(g.notes),
                 ]

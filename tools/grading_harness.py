@@ -33,6 +33,7 @@ What it guarantees, inside the student's kernel:
 
 from __future__ import annotations
 
+import ast as _ast
 import builtins as _builtins
 import json as _json
 import os as _os
@@ -172,9 +173,30 @@ def _where(err: BaseException, filename: str, source: str) -> tuple:
         lines = source.splitlines()
         n = mine[-1].lineno
         if n and 0 < n <= len(lines):
-            line = lines[n - 1].strip()
+            line = _statement(source, n) or lines[n - 1].strip()
     inside = bool(frames) and frames[-1].filename != filename
     return line, inside
+
+
+def _statement(source: str, n: int) -> str:
+    """The innermost simple statement of ``source`` on line ``n``, on one
+    line (an assert written over several lines, whole)."""
+    try:
+        tree = _ast.parse(source)
+    except SyntaxError:
+        return ""
+    found = ""
+    compound = (_ast.For, _ast.While, _ast.If, _ast.With, _ast.Try)
+    for node in _ast.walk(tree):
+        if (
+            isinstance(node, _ast.stmt)
+            and not isinstance(node, compound + (_ast.FunctionDef,))
+            and node.lineno <= n <= (node.end_lineno or node.lineno)
+        ):
+            found = " ".join(
+                (_ast.get_source_segment(source, node) or "").split()
+            )
+    return found if len(found) <= 240 else ""
 
 
 def _log_hidden(index: int, line: str, err: BaseException) -> None:

@@ -158,7 +158,12 @@ def _markdown_renderer():
         return f'<span class="math">\\({body}\\)</span>'
 
     md = MarkdownIt("commonmark").enable("table")
-    md.use(dollarmath_plugin, double_inline=True, renderer=math)
+    md.use(
+        dollarmath_plugin,
+        double_inline=True,
+        renderer=math,
+        label_renderer=lambda label: "",
+    )
     md.use(amsmath_plugin, renderer=lambda c: math(c, {"display_mode": 1}))
     return md
 
@@ -238,7 +243,11 @@ def _directive(m: re.Match, values: dict, md) -> str:
         lines.pop(0)
     body = "\n".join(lines)
     if name in ("glue:figure", "glue"):
-        return _bundle(values.get(arg, {}), md, values)
+        figure = _bundle(values.get(arg, {}), md, values)
+        if name == "glue:figure" and body.strip():
+            caption = render_markdown(body, values, md)
+            figure += f'<div class="caption">{caption}</div>'
+        return figure
     if name in ("math",):
         return md.render(f"$$\n{body}\n$$")
     if name in ("code-cell", "code", "code-block"):
@@ -320,6 +329,7 @@ STYLE = f"""
 .reveal table {{ font-size: 0.7em; }}
 .reveal .box {{ border-left: 6px solid #2a6fb0; background: #f2f6fb;
   padding: 0.3em 0.8em; margin: 0.3em 0; }}
+.reveal .caption {{ font-size: 0.6em; color: #444; }}
 .reveal .box-title {{ font-weight: bold; margin-bottom: 0.2em; }}
 .reveal .deck-title {{ font-size: 0.6em; color: #777; position: absolute;
   bottom: -1.2em; right: 0; }}
