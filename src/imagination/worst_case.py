@@ -418,6 +418,21 @@ class Search:
             f"{len(self.bound_names)} bounds, {b['seconds']:.1f} s"
         )
 
+    def summary(self, width: int = 79) -> str:
+        """Budget, best ratio and where it was found, wrapped to ``width``."""
+        import textwrap
+
+        return "\n".join(
+            [
+                textwrap.fill(self.budget_text(), width),
+                textwrap.fill(
+                    f"best ratio {self.ratio!r} at {self.where_text()}",
+                    width,
+                    subsequent_indent="  ",
+                ),
+            ]
+        )
+
     def where_text(self) -> str:
         """The best point in one line."""
         return ", ".join(
