@@ -135,6 +135,31 @@ def test_fifty_fifty_counts_beyond_the_float_range(capsys):
     )
 
 
+def test_ratio_beyond_the_float_range(capsys):
+    """N_d / N_r of 7.4e420 was printed as inf (found by test_hostile_cli)."""
+    code = main(
+        ["allocate", "--budget", "1.01588e-96", "--dynamics", "1,0.5"]
+        + ["--reward", "1,0.5", "--weight-dynamics", "1e308"]
+        + ["--cost-dynamics", "5e-324"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "= inf" not in out
+    best = allocation.optimal_allocation(
+        1.01588e-96,
+        allocation.PowerLaw(1.0, 0.5),
+        allocation.PowerLaw(1.0, 0.5),
+        cost_dynamics=5e-324,
+        weight_dynamics=1e308,
+    )
+    log10 = math.log10(best.n_dynamics) - math.log10(best.n_reward)
+    m = re.search(r"N_d / N_r = ([0-9.]+)e\+(\d+)", out)
+    assert m and int(m.group(2)) == math.floor(log10), out
+    assert float(m.group(1)) == pytest.approx(
+        10 ** (log10 - math.floor(log10)), rel=1e-3
+    )
+
+
 def test_main_gamma_and_lipschitz(capsys):
     code = main(
         [

@@ -390,14 +390,14 @@ def _optimum(args, laws, w_d: float, w_r: float):
     return best
 
 
-def _count(ln_n: float) -> str:
+def _count(ln_n: float, digits: int = 6) -> str:
     """``exp(ln_n)`` to 6 digits, also beyond the float range (``5e+324``, never ``inf``
     or ``0``)."""
     if -708.0 < ln_n < 709.0:
-        return f"{math.exp(ln_n):.6g}"
+        return f"{math.exp(ln_n):.{digits}g}"
     exp10 = ln_n / math.log(10.0)
     power = math.floor(exp10)
-    mantissa = f"{10.0 ** (exp10 - power):.6g}"
+    mantissa = f"{10.0 ** (exp10 - power):.{digits}g}"
     if mantissa.startswith("10"):  # 9.9999996 rounds up
         mantissa, power = "1", power + 1
     return f"{mantissa}e{power:+03d}"
@@ -458,7 +458,8 @@ def _run_allocate(args: argparse.Namespace) -> int:
     print(
         f"  reward labels N_r = {best.n_reward:.6g}   ({100 * (1 - share):.1f}% of the budget)"
     )
-    print(f"  ratio         N_d / N_r = {best.ratio:.4g}")
+    ratio = _count(math.log(best.n_dynamics) - math.log(best.n_reward), 4)
+    print(f"  ratio         N_d / N_r = {ratio}")
     print(
         f"bound at the optimum       w_d*eps_d + w_r*eps_r = {best.bound:.6g}"
     )
