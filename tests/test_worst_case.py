@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from imagination import worst_case as wc
+from imagination.device import enable_x64
 
 SEARCHES = [
     wc.compounding_search,
@@ -19,7 +20,7 @@ SEARCHES = [
 
 
 def test_lipschitz_map_keeps_its_block_constants():
-    with jax.enable_x64(True):
+    with enable_x64():
         p = wc.init_lipschitz_map(jax.random.key(1), 3, (3, 2), hidden=8)
         lips = (0.7, 1.9)
         xs = jax.random.normal(jax.random.key(2), (200, 5)) * 3
@@ -37,7 +38,7 @@ def test_lipschitz_map_keeps_its_block_constants():
 
 
 def test_ball_map_stays_in_its_ball_and_reaches_it():
-    with jax.enable_x64(True):
+    with enable_x64():
         p = wc.init_ball_map(jax.random.key(3), 3, 4)
         xs = jax.random.normal(jax.random.key(4), (100, 4))
         small = jax.vmap(lambda x: wc.ball_map(p, x, 0.25))(xs)
@@ -58,12 +59,13 @@ def test_search_holds_and_refutes(search):
         assert h.shape == (30,) and np.all(np.diff(h) >= 0)
     assert s.budget["evaluations"] == 4 * 30 * len(s.bound_names)
     assert s.where and s.where_text() and s.budget_text()
+    assert all(len(line) <= 79 for line in s.summary().splitlines())
 
 
 def test_ascend_finds_a_known_maximum():
     # max over x of -(x - 2)^2 / (1 + x^2) ... checked on a simple concave
     # objective with two "bounds": the maximum 1 and a wrong one, 0.5
-    with jax.enable_x64(True):
+    with enable_x64():
         res = wc.ascend(
             _toy_values,
             _toy_init,

@@ -470,7 +470,7 @@ def _run(
     describes the theorem's best point, and ``check(point)`` recomputes its
     ratio with the package's own bound."""
     t0 = time.perf_counter()
-    with jax.enable_x64(True):
+    with device.enable_x64():  # JAX 0.4.30 has no jax.enable_x64
         res = ascend(
             values,
             init,
@@ -650,14 +650,17 @@ _COMPOUNDING_NAMES = (
 )
 
 
-def _compounding_constants(p):
+def _compounding_constants(p, expanding=False):
     k = _block_constants(p)
+    if expanding:  # L = L_f (1 + L_pi) >= 0.8 * 1.3 = 1.04
+        k["L_z"] = _in_range(p["c"][0], 0.8, 2.0)
+        k["L_pi"] = _in_range(p["c"][4], 0.3, 2.0)
     lf = k["L_z"]  # one constant for the pair norm: both blocks L_f
     return {**k, "L_f": lf, "L_a": lf}
 
 
-def _compounding_values(p, horizon):
-    k = _compounding_constants(p)
+def _compounding_values(p, horizon, expanding=False):
+    k = _compounding_constants(p, expanding)
     sh, st, _, _ = _block_rollout(p, k, open_loop=False)
     delta = jnp.linalg.norm(sh[horizon] - st[horizon])
     eps, lf, lp = k["eps_d"], k["L_f"], k["L_pi"]
@@ -674,8 +677,8 @@ def _compounding_values(p, horizon):
     return delta / bound
 
 
-def _compounding_point(p, horizon):
-    k = _compounding_constants(p)
+def _compounding_point(p, horizon, expanding=False):
+    k = _compounding_constants(p, expanding)
     sh, st, _, _ = _block_rollout(p, k, open_loop=False)
     return {
         "t": horizon,
@@ -692,12 +695,19 @@ def _compounding_check(w):
     return w["delta_t"] / bounds.compounding_error_bound(w["eps_d"], L, w["t"])
 
 
+_EXPANDING = (
+    partial(_compounding_values, expanding=True),
+    partial(_compounding_point, expanding=True),
+)
+
+
 def compounding_search(
     key: Array,
     *,
     restarts: int | None = None,
     steps: int = 150,
     learning_rate: float = 0.05,
+    expanding: bool = False,
 ) -> Search:
     """Search for a system that breaks the compounding bound (chapter 2).
 
@@ -718,17 +728,28 @@ def compounding_search(
         Random restarts; default :func:`default_restarts`.
     steps, learning_rate:
         Adam steps and step size.
+    expanding:
+        Search only expanding closed loops: ``L_f in (0.8, 2)`` and
+        ``L_pi in (0.3, 2)``, so ``L >= 1.04`` (the unrestricted search
+        may find its worst case at ``L < 1``).
     """
+    values, point = (
+        _EXPANDING if expanding else (_compounding_values, _compounding_point)
+    )
     return _run(
-        "compounding bound",
+        "compounding bound" + (" (expanding loops)" if expanding else ""),
         "delta_t <= eps_d (L^t - 1)/(L - 1), L = L_f (1 + L_pi)",
         "f_hat, pi: spectrally normalised tanh maps (ds = 3, da = 2) with "
-        "L_f, L_pi in (0, 2); f = f_hat - u, ||u|| <= eps_d in (0.01, 1); "
-        "any start; t in 3..6",
+        + (
+            "L_f in (0.8, 2), L_pi in (0.3, 2) (L >= 1.04)"
+            if expanding
+            else "L_f, L_pi in (0, 2)"
+        )
+        + "; f = f_hat - u, ||u|| <= eps_d in (0.01, 1); any start; t in 3..6",
         _COMPOUNDING_NAMES,
-        _compounding_values,
+        values,
         _init_blocks,
-        _compounding_point,
+        point,
         _compounding_check,
         key,
         default_restarts() if restarts is None else restarts,
