@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import mpmath
 import pytest
 
 from imagination import allocation
@@ -158,6 +159,28 @@ def test_ratio_beyond_the_float_range(capsys):
     assert float(m.group(1)) == pytest.approx(
         10 ** (log10 - math.floor(log10)), rel=1e-3
     )
+
+
+def test_bounds_below_the_float_range(capsys):
+    """Steep laws put the bound below the smallest float: it was 0, and the 50/50 gain
+    divided by it (ZeroDivisionError; found by test_hostile_cli)."""
+    argv = ["allocate", "--budget", "1e5", "--dynamics", "1,68.0"]
+    assert main([*argv, "--reward", "1,70.0"]) == 0
+    out = capsys.readouterr().out
+    best = allocation.optimal_allocation(
+        1e5, allocation.PowerLaw(1.0, 68.0), allocation.PowerLaw(1.0, 70.0)
+    )
+    exact = (
+        mpmath.mpf(best.n_dynamics) ** -68 + mpmath.mpf(best.n_reward) ** -70
+    )
+    m = re.search(r"w_r\*eps_r = ([0-9.]+)e-(\d+)", out)
+    assert m, out
+    log10 = float(mpmath.log10(exact))
+    assert -int(m.group(2)) == math.floor(log10)
+    assert float(m.group(1)) == pytest.approx(
+        10 ** (log10 - math.floor(log10)), rel=1e-4
+    )
+    assert re.search(r"N_r = 50000; \+[0-9.]+%\)", out), out
 
 
 def test_main_gamma_and_lipschitz(capsys):

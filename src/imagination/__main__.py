@@ -403,39 +403,46 @@ def _count(ln_n: float, digits: int = 6) -> str:
     return f"{mantissa}e{power:+03d}"
 
 
-def _fifty_fifty(args, laws, w_d: float, w_r: float) -> tuple[float, str, str]:
-    """Bound and counts when half the budget buys each kind of sample, from logs: a count
-    beyond the float range (a tiny price) is still a count, and its error is still positive."""
-    value = 0.0
-    counts = []
-    for w, law, price in (
-        (w_d, laws["dynamics"], args.cost_dynamics),
-        (w_r, laws["reward"], args.cost_reward),
-    ):
-        ln_n = math.log(args.budget) - math.log(2.0) - math.log(price)
-        counts.append(_count(ln_n))
-        try:
-            value += math.exp(
-                math.log(w) + math.log(law.coef) - law.exponent * ln_n
-            )
-        except OverflowError:  # beyond the float range
-            value = math.inf
-    return value, counts[0], counts[1]
+def _log_bound(
+    laws, w_d: float, w_r: float, ln_nd: float, ln_nr: float
+) -> float:
+    """``log(w_d eps_d(N_d) + w_r eps_r(N_r))`` from ``log N``: no overflow or underflow."""
+    terms = [
+        math.log(w) + math.log(law.coef) - law.exponent * ln_n
+        for w, law, ln_n in (
+            (w_d, laws["dynamics"], ln_nd),
+            (w_r, laws["reward"], ln_nr),
+        )
+    ]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def _fifty_fifty(args, laws) -> tuple[float, float]:
+    """``(log N_d, log N_r)`` when half the budget buys each kind of sample: from logs, a
+    count beyond the float range (a tiny price) is still a count."""
+    half = math.log(args.budget) - math.log(2.0)
+    return (
+        half - math.log(args.cost_dynamics),
+        half - math.log(args.cost_reward),
+    )
 
 
 def _run_allocate(args: argparse.Namespace) -> int:
     laws, sources = _laws(args)
     w_d, w_r, weight_note = _weights(args)
     best = _optimum(args, laws, w_d, w_r)
-    half, half_d, half_r = _fifty_fifty(args, laws, w_d, w_r)
+    ln_nd, ln_nr = math.log(best.n_dynamics), math.log(best.n_reward)
+    ln_best = _log_bound(laws, w_d, w_r, ln_nd, ln_nr)
+    half_d, half_r = _fifty_fifty(args, laws)
+    ln_half = _log_bound(laws, w_d, w_r, half_d, half_r)
     budget, c_d, c_r = args.budget, args.cost_dynamics, args.cost_reward
-    share = math.exp(
-        math.log(c_d) + math.log(best.n_dynamics) - math.log(budget)
-    )
+    share = math.exp(math.log(c_d) + ln_nd - math.log(budget))
+    gap = ln_half - ln_best  # >= 0 up to rounding: the optimum is the minimum
     gain = (
-        f"{100 * (half / best.bound - 1):+.1f}%"
-        if math.isfinite(half)
-        else "infinite"
+        f"{100 * math.expm1(gap):+.1f}%"
+        if gap < 700
+        else f"{_count(gap, 4)} times the optimum"
     )
 
     print(
@@ -458,13 +465,14 @@ def _run_allocate(args: argparse.Namespace) -> int:
     print(
         f"  reward labels N_r = {best.n_reward:.6g}   ({100 * (1 - share):.1f}% of the budget)"
     )
-    ratio = _count(math.log(best.n_dynamics) - math.log(best.n_reward), 4)
+    ratio = _count(ln_nd - ln_nr, 4)
     print(f"  ratio         N_d / N_r = {ratio}")
     print(
-        f"bound at the optimum       w_d*eps_d + w_r*eps_r = {best.bound:.6g}"
+        f"bound at the optimum       w_d*eps_d + w_r*eps_r = {_count(ln_best)}"
     )
     print(
-        f"bound at a 50/50 split     {half:.6g}   (N_d = {half_d}, N_r = {half_r}; "
+        f"bound at a 50/50 split     {_count(ln_half)}   "
+        f"(N_d = {_count(half_d)}, N_r = {_count(half_r)}; "
         f"{gain})"
     )
     short = [
