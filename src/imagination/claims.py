@@ -552,21 +552,21 @@ class Ledger:
 
         Parameters
         ----------
-        ratio:
+        ratio : float
             The largest ``measured / bound`` the search found over the class;
             the claim passes when it is at most ``1 + rtol``.
-        where:
+        where : str
             Where that ratio was found (the system, start state, horizon).
-        family:
+        family : str
             The class of systems searched, in words.
-        budget:
+        budget : str or Mapping
             What the search spent (restarts, ascent steps, evaluations), as
             a string or a mapping.
-        wrong_bounds:
+        wrong_bounds : Mapping[str, float]
             Plausible wrong bounds, each mapped to the largest
             ``measured / wrong bound`` the same search found. A wrong bound
             is *refuted* when that ratio exceeds ``1 + rtol``.
-        rtol:
+        rtol : float
             Rounding allowance of the ratio (the search runs in float64).
 
         Raises ``ValueError`` when the search refutes no wrong bound (it
