@@ -51,6 +51,7 @@ def test_run_notebook_executes_magics_and_fails_on_an_error(tmp_path):
 
 
 def test_gpu_check_runs_a_chapter_and_writes_a_summary(tmp_path):
+    """One chapter: its lecture and its section pages, each with its claims."""
     out = tmp_path / "out"
     proc = subprocess.run(
         [
@@ -59,7 +60,7 @@ def test_gpu_check_runs_a_chapter_and_writes_a_summary(tmp_path):
             "--out",
             str(out),
             "--chapters",
-            "06",
+            "01",
             "--no-benchmark",
         ],
         capture_output=True,
@@ -69,7 +70,14 @@ def test_gpu_check_runs_a_chapter_and_writes_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["versions"]["backend"] == "cpu"
-    [chapter] = summary["chapters"]
-    assert chapter["chapter"].startswith("06_") and chapter["passed"]
-    assert (out / "claims" / f"{chapter['chapter']}.json").is_file()
-    assert "| 06_" in (out / "summary.md").read_text()
+    pages = [c["chapter"] for c in summary["chapters"]]
+    book = SCRIPT.parents[1] / "book"
+    want = sorted(
+        p.relative_to(book).with_suffix("").as_posix()
+        for p in [*book.glob("01_*.ipynb"), *book.glob("01_*/*.ipynb")]
+    )
+    assert sorted(pages) == want and len(want) > 1
+    for c in summary["chapters"]:
+        assert c["passed"], c
+        assert (out / "claims" / f"{c['chapter']}.json").is_file()
+    assert "| 01_" in (out / "summary.md").read_text()
