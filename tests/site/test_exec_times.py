@@ -1,4 +1,8 @@
-"""The book's execution-time budget: each chapter at most 90 s, the whole book at most 10 minutes.
+"""The book's execution-time budget: each page at most 90 s, the whole book at most 20 page-minutes.
+
+The build executes the pages two at a time (``tools/execute.py``), so each page's time is measured
+while another page shares the two cores: stricter than the 90 s a reader gets alone. The book's
+total is the sum of the pages' times, about twice the wall time of its execution.
 
 The source is the table that the build writes into ``execution_times.html`` (myst-nb's
 ``{nb-exec-table}``): it lists exactly the notebooks of this build, with the run time of the
@@ -18,9 +22,9 @@ from pathlib import Path
 import pytest
 
 CHAPTER_LIMIT_S = 90.0
-BOOK_LIMIT_S = 600.0
+BOOK_LIMIT_S = 1200.0
 EXEC_PAGE = "book/execution_times.html"
-CHAPTER_DOC = re.compile(r"(^|/)book/\d\d_[^/]+$")
+CHAPTER_DOC = re.compile(r"(^|/)book/\d\d_[^/]+(/[^/]+)?$")
 
 
 def _from_exec_table(load_page) -> dict[str, dict]:
