@@ -67,10 +67,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-# Unit tests one after another; the notebook pages under nbval two at a time (pytest-xdist).
+# Unit tests and every notebook page under nbval, two files at a time (pytest-xdist; a file's
+# tests, a notebook's cells, stay on one worker).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -p no:cacheprovider tests
-	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --nbval-lax --nbval-current-env book
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --nbval-lax --nbval-current-env tests book
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not colab" tests
