@@ -44,7 +44,7 @@ import importlib
 from . import _compat  # noqa: F401  (one random stream on every supported JAX)
 from .rollout import Trajectory, make_rollout
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _MODULES = (
     "rollout",
