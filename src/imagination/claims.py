@@ -569,9 +569,13 @@ class Ledger:
         rtol : float
             Rounding allowance of the ratio (the search runs in float64).
 
-        Raises ``ValueError`` when the search refutes no wrong bound (it
-        would not be evidence) and :class:`ClaimFailed` when the ratio
-        exceeds ``1 + rtol``.
+        Raises
+        ------
+        ValueError
+            When the search refutes no wrong bound: it would not be
+            evidence.
+        ClaimFailed
+            When the ratio exceeds ``1 + rtol``.
         """
         self._check_id(id, statement)
         if not (
