@@ -261,3 +261,15 @@ def test_compare_paired_wording_follows_the_interval():
         pipeline.compare_paired([1.0], [0.0])
     with pytest.raises(ValueError, match="level"):
         pipeline.compare_paired(a, a, level=1.5)
+
+
+def test_a_comparison_prints_its_verdict_within_the_column():
+    c = pipeline.compare_paired(
+        [1.0, 1.1, 0.9, 1.0],
+        [1.0, 1.2, 0.8, 1.05],
+        ("cheap labels", "precise labels"),
+    )
+    assert len(c.verdict) > 79
+    lines = str(c).splitlines()
+    assert len(lines) > 1 and all(len(ln) <= 79 for ln in lines)
+    assert " ".join(lines) == c.verdict

@@ -31,6 +31,7 @@ The dual norm of a reward gradient is then ``||diag(1/w) g||_2``.
 
 from __future__ import annotations
 
+import textwrap
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -1003,6 +1004,10 @@ class Comparison(NamedTuple):
     half_width: float
     n: int
     verdict: str
+
+    def __str__(self) -> str:
+        """The verdict, wrapped to the page's column (79 characters)."""
+        return textwrap.fill(self.verdict, 79)
 
 
 def compare_paired(

@@ -138,7 +138,8 @@ def test_chapter_images_have_alt_text(chapter_page):
     )
 
 
-def test_chapter_outputs_have_no_errors(chapter_page):
+def test_chapter_outputs_have_no_errors(notebook_page):
+    chapter_page = notebook_page
     main = chapter_page.main()
     bad_outputs = [
         " ".join(sorted(e.classes))
@@ -159,15 +160,11 @@ def test_chapter_outputs_have_no_errors(chapter_page):
 MIN_EXERCISES = 3
 
 
-def test_chapter_has_exercises_with_solutions(chapter_page):
-    """At least three exercises, each with a solution; at least one solution runs code."""
-    main = chapter_page.main()
+def _exercises(page):
+    main = page.main()
     exercises = [
         e for e in main.iter() if {"exercise", "admonition"} <= e.classes
     ]
-    assert len(exercises) >= MIN_EXERCISES, (
-        f"{chapter_page.name}: {len(exercises)} exercises, fewer than {MIN_EXERCISES}"
-    )
     solutions = [
         e for e in main.iter() if {"solution", "admonition"} <= e.classes
     ]
@@ -182,10 +179,32 @@ def test_chapter_has_exercises_with_solutions(chapter_page):
         for e in exercises
         if e.attrs.get("id") not in solved
     ]
+    coded = [sol for sol in solutions if sol.find_all(cls="cell")]
+    return exercises, unsolved, coded
+
+
+def test_chapter_has_exercises_with_solutions(chapter_page, load_page):
+    """The lecture ends with exercises; with its section pages, a chapter has at least three,
+    each with a solution, and at least one solution runs code."""
+    lecture, unsolved, coded = _exercises(chapter_page)
+    assert lecture, f"{chapter_page.name}: the lecture page has no exercise"
+    total = len(lecture)
+    folder = chapter_page.path.with_suffix("")
+    for section in sorted(folder.glob("*.html")) if folder.is_dir() else []:
+        page = load_page(
+            section.relative_to(chapter_page.path.parents[1]).as_posix()
+        )
+        found, missing, code = _exercises(page)
+        total += len(found)
+        unsolved += missing
+        coded += code
+    assert total >= MIN_EXERCISES, (
+        f"{chapter_page.name}: {total} exercises with its section pages, "
+        f"fewer than {MIN_EXERCISES}"
+    )
     assert not unsolved, (
         f"{chapter_page.name}: exercises without a solution: {unsolved}"
     )
-    coded = [sol for sol in solutions if sol.find_all(cls="cell")]
     assert coded, (
         f"{chapter_page.name}: no solution runs code (a coding exercise is required)"
     )
