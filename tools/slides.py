@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import html
 import json
 import os
@@ -48,6 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "_build" / "html" / "slides"
 EXECUTED = ROOT / "_build" / "jupyter_execute" / "book"
+#: The book build's execution cache (myst-nb's jupyter-cache): outputs by code.
+JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
 #: Where lectures executed by this tool are kept for the next run.
 OWN_EXECUTED = ROOT / "_build" / "slides_execute"
 CACHE = Path.home() / ".cache"
@@ -98,17 +101,44 @@ def _matches(lecture: dict, executed: dict) -> bool:
     )
 
 
+def _has_outputs(nb: dict) -> bool:
+    return any(c.get("outputs") for c in nb.get("cells", []))
+
+
+def cached_notebook(
+    path: Path, cache_dir: Path = JUPYTER_CACHE
+) -> dict | None:
+    """The lecture merged with its outputs from the book build's execution
+    cache, when the cache holds a run of this very code; else ``None``."""
+    if not Path(cache_dir).is_dir():
+        return None
+    import nbformat
+    from jupyter_cache import get_cache
+
+    nb = nbformat.read(str(path), as_version=4)
+    try:
+        _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(nb)
+    except KeyError:
+        return None
+    return json.loads(nbformat.writes(merged))
+
+
 def executed_notebook(
     path: Path, executed_dir: Path = EXECUTED, execute: bool = True
 ) -> tuple[dict, str]:
     """The lecture with outputs and where they came from: the book build's
-    executed copy when it matches, else a fresh execution (or, without
-    ``execute``, the lecture as committed: no outputs)."""
+    execution cache or its executed copy when they match, else a fresh
+    execution (or, without ``execute``, the lecture as committed: no
+    outputs)."""
     lecture = json.loads(path.read_text(encoding="utf-8"))
+    if Path(executed_dir) == EXECUTED:
+        cached = cached_notebook(path)
+        if cached is not None and _has_outputs(cached):
+            return cached, f"outputs from the execution cache {JUPYTER_CACHE}"
     for copy in (Path(executed_dir) / path.name, OWN_EXECUTED / path.name):
         if copy.is_file():
             done = json.loads(copy.read_text(encoding="utf-8"))
-            if _matches(lecture, done):
+            if _matches(lecture, done) and _has_outputs(done):
                 return done, f"outputs from {copy}"
     if not execute:
         return lecture, "no outputs (not executed)"
@@ -203,6 +233,39 @@ def _glue_text(name: str, values: dict) -> str:
     return text.strip("'\"")
 
 
+_TARGET = re.compile(r"^\((?P<label>[\w:-]+)\)=\s*\n#+\s+(?P<title>.+)$", re.M)
+_PRF_LABEL = re.compile(
+    r"^[`:]{3,}\{prf:(?P<kind>\w+)\}[^\n]*\n(?::[^\n]*\n)*?:label:\s*(?P<label>\S+)",
+    re.M,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def titles() -> dict[str, str]:
+    """What a ``{ref}`` or ``{doc}`` shows on a slide: a label's section
+    title ("Return error with a learned reward"), a theorem's kind, a page's
+    first heading, found in the book's sources."""
+    out: dict[str, str] = {}
+    book = ROOT / "book"
+    for path in sorted([*book.rglob("*.ipynb"), *book.rglob("*.md")]):
+        if path.suffix == ".ipynb":
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            text = "\n\n".join(
+                _source(c) for c in cells if c["cell_type"] == "markdown"
+            )
+        else:
+            text = path.read_text(encoding="utf-8")
+        heading = re.search(r"^#\s+(.+)$", text, re.M)
+        if heading:
+            doc = path.relative_to(book).with_suffix("").as_posix()
+            out[doc] = heading.group(1).strip()
+        for m in _TARGET.finditer(text):
+            out[m.group("label")] = m.group("title").strip()
+        for m in _PRF_LABEL.finditer(text):
+            out[m.group("label")] = m.group("kind").capitalize()
+    return out
+
+
 def _roles(text: str, values: dict) -> str:
     def role(m: re.Match) -> str:
         name, body = m.group("role"), m.group("text")
@@ -210,6 +273,8 @@ def _roles(text: str, values: dict) -> str:
         shown = target.group(1) if target else body
         if name in ("glue", "glue:text", "glue:md"):
             return _glue_text(body, values)
+        if name in ("ref", "numref", "doc", "prf:ref") and not target:
+            return titles().get(body.strip(), body)
         if name == "math":
             return f"${body}$"
         if name == "eq":
