@@ -14,7 +14,9 @@ from imagination import claims
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
+sys.path.insert(0, str(ROOT / "tools"))
 
+import bootstrap  # noqa: E402
 import claims_ledger  # noqa: E402
 
 
@@ -106,13 +108,9 @@ def test_the_extension_raises_instead_of_warning(book):
 def test_committed_ids_cover_every_page_with_a_ledger():
     """Every notebook page that opens a Ledger is listed in book/claims.yml."""
     listed = claims_ledger.expected_ids(ROOT)
-    book = ROOT / "book"
-    for nb in sorted(book.rglob("*.ipynb")):
-        rel = nb.relative_to(book)
-        if any(p.startswith(("_", ".")) for p in rel.parts):
-            continue
+    for nb in bootstrap.notebooks():
         if "claims.Ledger(" in nb.read_text():
-            page = rel.with_suffix("").as_posix()
+            page = nb.relative_to(ROOT / "book").with_suffix("").as_posix()
             assert page in listed, f"{page} is not in book/claims.yml"
 
 

@@ -15,18 +15,9 @@ except ImportError:  # Python 3.10
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
 
-
-def _pages():
-    """Every notebook page: chapters and their section pages."""
-    book = ROOT / "book"
-    return sorted(
-        p
-        for p in book.rglob("*.ipynb")
-        if not any(
-            part.startswith(("_", ".")) for part in p.relative_to(book).parts
-        )
-    )
+from bootstrap import notebooks as _pages  # noqa: E402  (every notebook page)
 
 
 def _norm(req: str) -> str:

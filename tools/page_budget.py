@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from bootstrap import notebooks  # noqa: E402  (every notebook page, one definition)
 
 LECTURE_WORDS = 3000
 LECTURE_LINES = 250
@@ -39,7 +42,7 @@ LONG_CELLS = 3
 MAX_CELL_LINES = 25
 
 HIDDEN = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 
 
 @dataclass
@@ -84,7 +87,7 @@ def prose_words(markdown: str) -> int:
     text = re.sub(r"^\s*(`{3,}|:{3,}).*$", " ", text, flags=re.M)
     text = re.sub(r"^\s*:[\w-]+:.*$", " ", text, flags=re.M)
     text = re.sub(r"\{[\w:-]+\}`[^`]*`", " x ", text)
-    return len(_WORD.findall(text))
+    return len(WORD.findall(text))
 
 
 def measure(path: Path) -> Measure:
@@ -102,24 +105,13 @@ def measure(path: Path) -> Measure:
     return Measure(page, is_lecture(path), words, sum(cells), cells)
 
 
-def pages() -> list[Path]:
-    book = ROOT / "book"
-    return sorted(
-        p
-        for p in book.rglob("*.ipynb")
-        if not any(
-            part.startswith(("_", ".")) for part in p.relative_to(book).parts
-        )
-    )
-
-
 def main(argv: list[str]) -> int:
     paths = []
     for arg in map(Path, argv):
         # a chapter's folder stands for its section pages
         found = sorted(arg.glob("*.ipynb")) if arg.is_dir() else [arg]
         paths.extend(p.resolve() for p in found)
-    paths = paths or pages()
+    paths = paths or notebooks()
     bad = 0
     print(f"{'page':48} {'words':>6} {'lines':>6} {'longest':>8}  budget")
     for path in paths:

@@ -7,7 +7,6 @@ wide for images.
 
 from __future__ import annotations
 
-import re
 import struct
 import sys
 from pathlib import Path
@@ -63,7 +62,6 @@ def test_text_outputs_fit_the_column(notebook_page):
 
 _PROSE = {"p", "li", "td", "th", "dd", "dt"}
 _NOT_PROSE = {"pre", "script", "style", "button"}
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 
 
 def prose_words(page) -> int:
@@ -76,7 +74,7 @@ def prose_words(page) -> int:
         for child in node.children:
             if isinstance(child, str):
                 if in_prose:
-                    words += len(_WORD.findall(child))
+                    words += len(page_budget.WORD.findall(child))
                 continue
             cls = child.classes
             if (
