@@ -228,6 +228,16 @@ def _element_resolutions(p, m, tol, rtol) -> np.ndarray:
     return np.where(np.abs(p) > 0, r, np.inf)
 
 
+def _worst(r: np.ndarray) -> tuple[float, int]:
+    """The worst finite element resolution and its flat index (``inf`` and
+    0 when no element can resolve a relative error)."""
+    finite = np.isfinite(r)
+    if not np.any(finite):
+        return math.inf, 0
+    i = int(np.argmax(np.where(finite, r, -np.inf)))
+    return float(r.flat[i]), i
+
+
 def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
     """The relative error in ``predicted`` that the check is sure to detect,
     judged by its worst element.
@@ -249,9 +259,7 @@ def resolution(predicted, measured, *, se=0.0, z=4.0, rtol=0.0, atol=0.0):
     # The tolerance's rtol part moves with the prediction: shifted by a
     # fraction r, the deviation grows by at least r|p| while the tolerance
     # grows by at most rtol * r|p|, hence the factor 1 / (1 - rtol).
-    r = _element_resolutions(p, m, tol, rtol)
-    finite = np.isfinite(r)
-    return float(np.max(r[finite])) if np.any(finite) else math.inf
+    return _worst(_element_resolutions(p, m, tol, rtol))[0]
 
 
 class Ledger:
@@ -392,8 +400,7 @@ class Ledger:
         # A passing check is sure to catch an element off by `res`; a
         # failing one has already caught an error, and its power is tol/|p|.
         r = _element_resolutions(p, m if passed else p, tol, rtol)
-        finite = np.isfinite(r)
-        res = float(np.max(r[finite])) if np.any(finite) else math.inf
+        res, worst = _worst(r)
         if not res <= max_resolution:
             weak = int(np.sum(r > max_resolution))
             raise ValueError(
@@ -404,7 +411,7 @@ class Ledger:
             )
         if passed:
             # the decisive element: the one that resolves worst
-            i = int(np.argmax(np.where(finite, r, -np.inf)))
+            i = worst
         else:
             # the element that failed by the widest margin (or is not finite)
             with np.errstate(divide="ignore", invalid="ignore"):
